@@ -1,0 +1,96 @@
+// The public surface of @spanchain/core: every export is named here.
+
+export { type AttemptPlan, backoffDelay } from './attempts.js';
+export { now } from './clock.js';
+export { compose, forKinds, type KindScopedMiddleware, type Middleware, observer } from './compose.js';
+export { contextWithStep, ensureContextManager, STEP_CONTEXT_KEY, stepSpanContext } from './context.js';
+export {
+  type ErrorHandler,
+  ErrorReporter,
+  type InternalErrorReport,
+  setErrorHandler,
+} from './error-handler.js';
+export { ERROR_CODES, type ErrorCode, GuardrailBlockedError, SpanchainError } from './errors.js';
+export type { ObserverMarker } from './execute.js';
+export {
+  formatTraceparent,
+  isValidSpanId,
+  isValidTraceId,
+  newSpanId,
+  newTraceId,
+  normalizeTraceId,
+} from './ids.js';
+export {
+  envBoolean,
+  envList,
+  parseOptions,
+  type ResolvedTracerOptions,
+  type TracerOptions,
+  TracerOptionsSchema,
+} from './options.js';
+export {
+  type FlushReport,
+  type HookOptions,
+  isPlugin,
+  type Plugin,
+  type PluginCounters,
+  type PluginFactory,
+  type PluginStats,
+} from './plugin.js';
+export { pluginPackageName, resolvePluginPackage } from './plugin-loader.js';
+export { createConsolePlugin } from './plugins/console/index.js';
+export type { HeaderCarrier } from './propagation.js';
+export { registerSecret, scrubSecrets } from './secrets.js';
+export {
+  type AgentFields,
+  type AttemptInfo,
+  type AttemptsInfo,
+  type Attributes,
+  type AttributeValue,
+  type ContentPart,
+  type Cost,
+  type Document,
+  type EmbeddingFields,
+  type GuardrailDecision,
+  type GuardrailFields,
+  type Identity,
+  type LlmFields,
+  type LlmParams,
+  type Message,
+  type MessageRole,
+  type ModelFields,
+  type PromptFields,
+  type RerankFields,
+  type RetrievalFields,
+  STEP_KINDS,
+  type Step,
+  type StepCommon,
+  type StepError,
+  type StepEvent,
+  type StepKind,
+  type StepKindFields,
+  type StepOf,
+  type StepStatus,
+  type StepUpdate,
+  type StreamInfo,
+  type StreamState,
+  TRACE_KEYS,
+  type ToolCall,
+  type ToolDefinition,
+  type ToolFields,
+  type TraceFields,
+  type TraceKey,
+  type Usage,
+} from './step.js';
+export { toIdentity } from './step-factory.js';
+export {
+  type Fallback,
+  type IdentityInput,
+  type ParentInput,
+  type RetryPolicy,
+  type StepOptions,
+  type StepOptionsBase,
+  StepOptionsSchema,
+} from './step-options.js';
+export { type ActiveStep, type MiddlewareStep, type StepHandle, toStepError } from './step-record.js';
+export { createTracer, Tracer, type TracerStats } from './tracer.js';

@@ -1,0 +1,75 @@
+import type { Middleware } from './compose.js';
+import type { Step } from './step.js';
+
+/** Counters a plugin may report about its own queue and transport. */
+export interface PluginCounters {
+  /** Steps (or items made from them) delivered to the backend. */
+  exported: number;
+  /** Waiting to be sent. */
+  queued: number;
+  /** Lost, by reason (`queue-full`, `sampled-out`, `http-413`, …). */
+  dropped: Record<string, number>;
+  /** Export attempts that failed (each may be retried). */
+  failed: number;
+}
+
+export interface HookOptions {
+  /** Epoch ms by which the call should settle; the tracer stops waiting then. */
+  deadline: number;
+}
+
+/**
+ * A backend. Hooks are called inside a guard: whatever a plugin throws, rejects or never
+ * settles does not reach the app or the other plugins. The set of plugins is fixed when the
+ * tracer is made.
+ *
+ * @example
+ * const plugin: Plugin = { name: 'stdout', onEnd: (step) => queue.push(step), flush: () => drain() };
+ */
+export interface Plugin {
+  readonly name: string;
+  /** The step started (after the middleware chain ran its "before" part). Must not block. */
+  onStart?(step: Step): void;
+  /** The step ended and its middleware is done. Enqueue only: no I/O, no serialising here. */
+  onEnd(step: Step): void;
+  /** Deliver what is queued. */
+  flush?(options: HookOptions): Promise<unknown> | undefined;
+  /** Deliver what is queued and release resources. Called once. */
+  shutdown?(options: HookOptions): Promise<unknown> | undefined;
+  /** A middleware this plugin needs around execution; it runs after the tracer's own. */
+  middleware?: Middleware;
+  /** The plugin's own counters, merged into `tracer.stats()`. */
+  stats?(): Partial<PluginCounters>;
+}
+
+/** A plugin package's entry: `createPlugin(options?)` (or the default export). */
+export type PluginFactory = (options?: Record<string, unknown>) => Plugin;
+
+export interface PluginStats extends PluginCounters {
+  name: string;
+  /** Steps handed to `onEnd`. */
+  received: number;
+  /** Hook calls that threw or rejected. */
+  hookErrors: number;
+}
+
+export interface FlushReport {
+  /** Every plugin flushed in time without error. */
+  ok: boolean;
+  timedOut: boolean;
+  /** Sum of plugins' `exported` counters after the flush. */
+  exported: number;
+  /** Sum of plugins' dropped counters after the flush. */
+  dropped: number;
+  /** Streamed steps ended by this flush because nobody consumed them. */
+  unconsumedStreams: number;
+  durationMs: number;
+  plugins: Record<string, { ok: boolean; timedOut: boolean; error?: string }>;
+}
+
+/** Structural check used at configuration time. */
+export function isPlugin(value: unknown): value is Plugin {
+  if (typeof value !== 'object' || value === null) return false;
+  const p = value as Record<string, unknown>;
+  return typeof p.name === 'string' && p.name.length > 0 && typeof p.onEnd === 'function';
+}

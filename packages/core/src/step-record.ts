@@ -1,0 +1,314 @@
+import type { Context } from '@opentelemetry/api';
+import { now } from './clock.js';
+import { contextWithStep } from './context.js';
+import { formatTraceparent } from './ids.js';
+import type {
+  AttemptInfo,
+  AttemptsInfo,
+  Attributes,
+  Identity,
+  Step,
+  StepError,
+  StepEvent,
+  StepKind,
+  StepKindFields,
+  StepOf,
+  StepStatus,
+  StepUpdate,
+  StreamInfo,
+  TraceFields,
+  TraceKey,
+} from './step.js';
+import type { Fallback, RetryPolicy, StepOptions } from './step-options.js';
+
+/** What a running step lets its code do. The wrap API passes one to the traced function. */
+export interface StepHandle<K extends StepKind = StepKind> {
+  readonly kind: K;
+  readonly traceId: string;
+  readonly spanId: string;
+  /** The step's record, as plugins will receive it. */
+  readonly step: StepOf<K>;
+  /** True once `end()` or `fail()` ran (or the traced function settled). */
+  readonly ended: boolean;
+  /** Merges fields into the record: `step.update({ usage, outputMessages })`. Ignored after end. */
+  update(fields: StepUpdate<K>): this;
+  setAttributes(attributes: Attributes): this;
+  addEvent(name: string, attributes?: Attributes): this;
+  /** Sets trace-level fields, seen by every step of this trace in this process not yet exported. */
+  updateTrace(fields: TraceFields): this;
+  /** Ends the step successfully. A second `end()` or `fail()` is ignored. */
+  end(output?: unknown): void;
+  /** Ends the step with an error. A second `end()` or `fail()` is ignored. */
+  fail(error: unknown): void;
+  /** An OpenTelemetry context in which this step is active: `context.with(handle.context(), fn)`. */
+  context(): Context;
+  /** This step as a W3C `traceparent` header value. */
+  traceparent(): string;
+}
+
+/** The handle a traced function receives: the controls plus the record's fields, read-only. */
+export type ActiveStep<K extends StepKind = StepKind> = StepHandle<K> & Readonly<Omit<StepOf<K>, 'kind'>>;
+
+/** The step as middleware sees it: the handle plus what the call was asked to do. */
+export interface MiddlewareStep<K extends StepKind = StepKind> extends StepHandle<K> {
+  /**
+   * What the caller receives: the traced function's return value, or a middleware's replacement
+   * (a cache hit, a fallback). Never exported to a backend.
+   */
+  result: unknown;
+  /** The options of this call (`maskInput`, `retry`, `sample`, …). */
+  readonly options: Readonly<StepOptions>;
+  /** True when the traced function turned out synchronous; undefined until it ran. */
+  readonly sync: boolean | undefined;
+  /** The local parent step, if any. */
+  readonly parent: MiddlewareStep | undefined;
+}
+
+/** What a step needs from its tracer. */
+export interface StepLifecycle {
+  /** Called once when the step's own work is over (function settled, stream consumed, `end()`). */
+  completed(step: StepRecord): void;
+}
+
+const MAX_CAUSE_DEPTH = 5;
+const MAX_STACK = 16_384;
+
+/** What a step keeps of a thrown value. Never calls user code beyond reading properties. */
+export function toStepError(error: unknown, depth = 0): StepError {
+  if (error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error)) {
+    const e = error as Error & { code?: unknown; cause?: unknown };
+    let type = 'Error';
+    try {
+      type = (typeof e.name === 'string' && e.name !== 'Error' ? e.name : e.constructor?.name) || 'Error';
+    } catch {}
+    const out: StepError = { type, message: typeof e.message === 'string' ? e.message : '' };
+    try {
+      if (typeof e.stack === 'string') out.stack = e.stack.length > MAX_STACK ? e.stack.slice(0, MAX_STACK) : e.stack;
+      if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
+      if (e.cause !== undefined && depth < MAX_CAUSE_DEPTH) out.cause = toStepError(e.cause, depth + 1);
+    } catch {}
+    return out;
+  }
+  if (typeof error === 'string') return { type: 'string', message: error.slice(0, MAX_STACK) };
+  return { type: error === null ? 'null' : typeof error, message: '' };
+}
+
+const COMMON_KEYS = new Set([
+  'kind',
+  'traceId',
+  'spanId',
+  'parentSpanId',
+  'parentIsRemote',
+  'startTime',
+  'endTime',
+  'status',
+  'error',
+  'trace',
+  'traceKeys',
+  'identity',
+  'events',
+  'redacted',
+  'truncated',
+  'stream',
+  'attempts',
+  'attempt',
+  'serviceName',
+  'sampled',
+  'traceFlags',
+  'traceState',
+]);
+
+/**
+ * One class is record, handle and middleware view, so a step costs one allocation. Plugins see
+ * it typed as `Step` (data only); `toJSON()` keeps internals out of serialised output.
+ */
+export class StepRecord implements MiddlewareStep {
+  // Fields are assigned in one order in the constructor so every record shares a hidden class.
+  readonly kind: StepKind;
+  name: string;
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string | undefined;
+  readonly parentIsRemote: boolean;
+  traceFlags: number;
+  traceState: string | undefined;
+  sampled: boolean;
+  readonly startTime: number;
+  endTime: number | undefined = undefined;
+  status: StepStatus = 'unset';
+  error: StepError | undefined = undefined;
+  input: unknown;
+  output: unknown = undefined;
+  metadata: Record<string, unknown> | undefined;
+  tags: string[] | undefined;
+  trace: TraceFields;
+  traceKeys: readonly TraceKey[];
+  identity: Identity | undefined;
+  events: StepEvent[] = [];
+  attributes: Attributes;
+  redacted: string[] | undefined = undefined;
+  truncated: string[] | undefined = undefined;
+  stream: StreamInfo | undefined = undefined;
+  attempts: AttemptsInfo | undefined = undefined;
+  attempt: AttemptInfo | undefined = undefined;
+  serviceName: string;
+
+  result: unknown = undefined;
+  sync: boolean | undefined = undefined;
+  readonly options: Readonly<StepOptions>;
+  readonly parent: StepRecord | undefined;
+  /** @internal */
+  _lifecycle: StepLifecycle;
+  /** @internal set once the step's own work is over */
+  _done = false;
+  /** @internal the context the step's code runs in, made on first use */
+  _context: Context | undefined = undefined;
+  /** @internal the thrown value itself, rethrown unchanged through the middleware chain */
+  _thrown: unknown = undefined;
+  /** @internal retry policy and fallbacks set by a middleware for calls that give none */
+  _retryDefaults: { retry?: RetryPolicy; fallbacks?: readonly Fallback[] } | undefined = undefined;
+  /** @internal the context the step was started in */
+  _parentContext: Context;
+
+  constructor(init: {
+    kind: StepKind;
+    name: string;
+    traceId: string;
+    spanId: string;
+    parentSpanId: string | undefined;
+    parentIsRemote: boolean;
+    traceFlags: number;
+    traceState: string | undefined;
+    sampled: boolean;
+    startTime: number;
+    input: unknown;
+    metadata: Record<string, unknown> | undefined;
+    tags: string[] | undefined;
+    trace: TraceFields;
+    traceKeys: readonly TraceKey[];
+    identity: Identity | undefined;
+    attributes: Attributes | undefined;
+    serviceName: string;
+    options: StepOptions;
+    parent: StepRecord | undefined;
+    lifecycle: StepLifecycle;
+    parentContext: Context;
+  }) {
+    this.kind = init.kind;
+    this.name = init.name;
+    this.traceId = init.traceId;
+    this.spanId = init.spanId;
+    this.parentSpanId = init.parentSpanId;
+    this.parentIsRemote = init.parentIsRemote;
+    this.traceFlags = init.traceFlags;
+    this.traceState = init.traceState;
+    this.sampled = init.sampled;
+    this.startTime = init.startTime;
+    this.input = init.input;
+    this.metadata = init.metadata;
+    this.tags = init.tags;
+    this.trace = init.trace;
+    this.traceKeys = init.traceKeys;
+    this.identity = init.identity;
+    this.attributes = init.attributes ? { ...init.attributes } : {};
+    this.serviceName = init.serviceName;
+    this.options = init.options;
+    this.parent = init.parent;
+    this._lifecycle = init.lifecycle;
+    this._parentContext = init.parentContext;
+  }
+
+  /** This record typed as plugins see it. */
+  get record(): Step {
+    return this as unknown as Step;
+  }
+
+  get step(): StepOf<never> {
+    return this as unknown as StepOf<never>;
+  }
+
+  get ended(): boolean {
+    return this._done;
+  }
+
+  update(fields: StepUpdate): this {
+    if (this._done || fields === null || typeof fields !== 'object') return this;
+    for (const key of Object.keys(fields)) {
+      if (COMMON_KEYS.has(key)) continue;
+      const value = (fields as Record<string, unknown>)[key];
+      if (key === 'attributes') {
+        if (value && typeof value === 'object') Object.assign(this.attributes, value);
+      } else if (key === 'metadata') {
+        if (value && typeof value === 'object') this.metadata = { ...this.metadata, ...(value as object) };
+      } else {
+        (this as unknown as Record<string, unknown>)[key] = value;
+      }
+    }
+    return this;
+  }
+
+  setAttributes(attributes: Attributes): this {
+    if (!this._done && attributes && typeof attributes === 'object') Object.assign(this.attributes, attributes);
+    return this;
+  }
+
+  addEvent(name: string, attributes?: Attributes): this {
+    if (this._done) return this;
+    const event: StepEvent = { name, time: now() };
+    if (attributes) event.attributes = attributes;
+    this.events.push(event);
+    return this;
+  }
+
+  updateTrace(fields: TraceFields): this {
+    if (fields && typeof fields === 'object') Object.assign(this.trace, fields);
+    return this;
+  }
+
+  end(output?: unknown): void {
+    if (this._done) return;
+    if (output !== undefined) this.output = output;
+    this.complete('ok');
+  }
+
+  fail(error: unknown): void {
+    if (this._done) return;
+    this._thrown = error;
+    this.error = toStepError(error);
+    this.complete('error');
+  }
+
+  /** @internal ends the step's own work; the tracer finalises it once middleware is done. */
+  complete(status: StepStatus): void {
+    if (this._done) return;
+    this._done = true;
+    this.endTime = now();
+    if (this.status === 'unset') this.status = status;
+    this._lifecycle.completed(this);
+  }
+
+  context(): Context {
+    this._context ??= contextWithStep(this._parentContext, this);
+    return this._context;
+  }
+
+  traceparent(): string {
+    return formatTraceparent(this.traceId, this.spanId, this.traceFlags);
+  }
+
+  /** The record's data, without the handle's internals. */
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(this)) {
+      if (key === 'result' || key === 'sync' || key === 'options' || key === 'parent' || key.startsWith('_')) continue;
+      const value = (this as unknown as Record<string, unknown>)[key];
+      if (value !== undefined) out[key] = value;
+    }
+    return out;
+  }
+}
+
+/** Kind fields a call may give at start: everything that is not a common field. */
+export function kindFieldsOf<K extends StepKind>(options: object): Partial<StepKindFields[K]> {
+  return options as Partial<StepKindFields[K]>;
+}

@@ -1,0 +1,1 @@
+export { formatTrees, MemoryPlugin, type MemoryPluginOptions, type StepTree } from './memory-plugin.js';

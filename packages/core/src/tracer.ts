@@ -1,0 +1,381 @@
+import { type Context, context as otelContext, ROOT_CONTEXT, type SpanContext, trace } from '@opentelemetry/api';
+import { type AttemptPlan, attemptPlan, runAttempts } from './attempts.js';
+import { compose, type Middleware, middlewaresFor } from './compose.js';
+import { ensureContextManager, STEP_CONTEXT_KEY } from './context.js';
+import { ErrorReporter } from './error-handler.js';
+import {
+  type ChainRun,
+  type ExecutionHost,
+  executeChained,
+  executeDirect,
+  finalize,
+  type ObserverMarker,
+  type StepFunction,
+  workDone,
+} from './execute.js';
+import { type FlushReport, isPlugin, type Plugin, type PluginStats } from './plugin.js';
+import { PluginHost } from './plugin-host.js';
+import { DeferredPlugin, resolvePluginPackage } from './plugin-loader.js';
+import { extractContext, type HeaderCarrier, injectContext } from './propagation.js';
+import { createStepRecord, type StepDefaults } from './step-factory.js';
+import { STEP_KINDS, type Step, type StepKind } from './step.js';
+import type { StepOptions } from './step-options.js';
+import type { ActiveStep, StepHandle, StepLifecycle, StepRecord } from './step-record.js';
+import { NOOP_STEP } from './noop-step.js';
+import type { StreamTracker } from './stream.js';
+import { type ResolvedTracerOptions, resolveTracerOptions, type TracerOptions } from './options.js';
+import { createConsolePlugin } from './plugins/console/index.js';
+import { onBeforeExit } from './exit.js';
+
+interface KindChain {
+  chain: Middleware;
+  observer: boolean;
+}
+
+/** Counters of the tracer itself and of each plugin. */
+export interface TracerStats {
+  steps: { started: number; ended: number; unsampled: number; open: number };
+  openStreams: number;
+  plugins: PluginStats[];
+  /** Internal errors and warnings by source (`plugin:otel.onEnd`, `propagation.extract`, …). */
+  errors: Record<string, number>;
+}
+
+type Fn<K extends StepKind, R> = (step: ActiveStep<K>) => R;
+type Options<K extends StepKind> = StepOptions<K> | string | undefined;
+
+const BUILT_IN: Record<string, () => Plugin> = { console: () => createConsolePlugin() };
+
+/**
+ * Traces pipeline steps and hands them to plugins. Made by `createTracer()`.
+ *
+ * @example
+ * const tracer = createTracer({ serviceName: 'support-bot', plugins: [createConsolePlugin()] });
+ * const answer = await tracer.llm({ model: 'gpt-4o', inputMessages }, (step) => callModel(step));
+ */
+export class Tracer {
+  readonly serviceName: string;
+  readonly enabled: boolean;
+  private readonly options: ResolvedTracerOptions;
+  private readonly errors: ErrorReporter;
+  private readonly host: PluginHost;
+  private readonly chains = new Map<StepKind, KindChain | undefined>();
+  private readonly runs = new WeakMap<StepRecord, ChainRun>();
+  private readonly deferred: DeferredPlugin[] = [];
+  private readonly openStreams = new Set<StreamTracker>();
+  private readonly settling = new Set<StepRecord>();
+  private settleWaiters: (() => void)[] = [];
+  private readonly counters = { started: 0, ended: 0, unsampled: 0 };
+  private readonly lifecycle: StepLifecycle;
+  private readonly exec: ExecutionHost;
+  private readonly defaults: StepDefaults;
+  private deliveredSinceFlush = 0;
+  private shutdownPromise: Promise<FlushReport> | undefined;
+  private closed = false;
+  private unsubscribeExit: (() => void) | undefined;
+
+  constructor(input?: TracerOptions) {
+    this.options = resolveTracerOptions(input);
+    this.serviceName = this.options.serviceName;
+    this.enabled = this.options.enabled;
+    this.errors = new ErrorReporter(this.options.onError);
+    this.host = new PluginHost(this.errors);
+    for (const entry of this.options.plugins) this.host.add(this.plugin(entry));
+    this.composeChains();
+    this.defaults = { serviceName: this.serviceName, errors: this.errors, validate: this.options.validateSteps };
+    this.lifecycle = {
+      completed: (step) => {
+        if (workDone(step, this.runs)) this.settling.add(step);
+        else finalize(this.exec, step, undefined);
+      },
+    };
+    this.exec = {
+      plugins: this.host,
+      errors: this.errors,
+      openStreams: this.openStreams,
+      streamStarted: (step) => this.runs.get(step)?.onStream?.(),
+      finalized: (step) => this.finalized(step),
+    };
+    if (this.enabled) ensureContextManager();
+    if (this.options.flushOnExit) this.unsubscribeExit = onBeforeExit(() => this.flushOnExit());
+    for (const d of this.deferred) void d.ready.then(() => this.composeChains());
+  }
+
+  private plugin(entry: string | Plugin): Plugin {
+    if (typeof entry !== 'string') return entry;
+    const builtIn = BUILT_IN[entry];
+    if (builtIn) return builtIn();
+    const path = resolvePluginPackage(entry);
+    const deferred = new DeferredPlugin(entry, path, this.options.pendingLimit, this.errors);
+    this.deferred.push(deferred);
+    return deferred;
+  }
+
+  /** One chain per kind, with only the middlewares that apply to it; none at all costs nothing. */
+  private composeChains(): void {
+    const all: Middleware[] = [...this.options.use];
+    for (const plugin of this.host.plugins()) {
+      const target = plugin instanceof DeferredPlugin ? plugin.loaded : plugin;
+      if (target?.middleware) all.push(target.middleware);
+    }
+    for (const kind of STEP_KINDS) {
+      const list = middlewaresFor(kind, all);
+      this.chains.set(
+        kind,
+        list.length === 0
+          ? undefined
+          : { chain: compose(list), observer: list.every((m) => (m as ObserverMarker).observer === true) },
+      );
+    }
+  }
+
+  /**
+   * Runs `fn` as a step of `kind`. Returns exactly what `fn` returns: a synchronous value stays
+   * synchronous, the same promise comes back, a stream is instrumented in place and the step
+   * stays open until it is consumed. Errors are recorded and rethrown unchanged.
+   *
+   * @example tracer.step('custom', { name: 'dedupe' }, (step) => dedupe(docs))
+   */
+  step<K extends StepKind, R>(kind: K, options: Options<K>, fn: Fn<K, R>): R {
+    if (!this.enabled || this.closed) return (fn as Fn<StepKind, R>)(NOOP_STEP);
+    const step = this.start(kind, options);
+    const kindChain = this.chains.get(kind);
+    const attempts = (s: StepRecord, plan: AttemptPlan): R =>
+      runAttempts(s, plan, fn as (step: StepHandle) => unknown, (k, o, f) => this.step(k, o, f)) as R;
+    if (!kindChain) {
+      const o = step.options;
+      const plan = o.retry !== undefined || o.fallbacks !== undefined ? attemptPlan(o, undefined) : undefined;
+      return executeDirect(this.exec, step, plan ? (s) => attempts(s, plan) : (fn as unknown as StepFunction<R>));
+    }
+    // Middleware may set retry defaults before next(), so the plan is made when the function runs.
+    const run: StepFunction<R> = (s) => {
+      const plan = attemptPlan(s.options, s._retryDefaults);
+      return plan ? attempts(s, plan) : (fn as unknown as StepFunction<R>)(s);
+    };
+    return executeChained(this.exec, step, kindChain.chain, kindChain.observer, run, this.runs);
+  }
+
+  agent<R>(options: Options<'agent'>, fn: Fn<'agent', R>): R {
+    return this.step('agent', options, fn);
+  }
+  chain<R>(options: Options<'chain'>, fn: Fn<'chain', R>): R {
+    return this.step('chain', options, fn);
+  }
+  retrieval<R>(options: Options<'retrieval'>, fn: Fn<'retrieval', R>): R {
+    return this.step('retrieval', options, fn);
+  }
+  prompt<R>(options: Options<'prompt'>, fn: Fn<'prompt', R>): R {
+    return this.step('prompt', options, fn);
+  }
+  llm<R>(options: Options<'llm'>, fn: Fn<'llm', R>): R {
+    return this.step('llm', options, fn);
+  }
+  tool<R>(options: Options<'tool'>, fn: Fn<'tool', R>): R {
+    return this.step('tool', options, fn);
+  }
+  embedding<R>(options: Options<'embedding'>, fn: Fn<'embedding', R>): R {
+    return this.step('embedding', options, fn);
+  }
+  rerank<R>(options: Options<'rerank'>, fn: Fn<'rerank', R>): R {
+    return this.step('rerank', options, fn);
+  }
+  guardrail<R>(options: Options<'guardrail'>, fn: Fn<'guardrail', R>): R {
+    return this.step('guardrail', options, fn);
+  }
+  custom<R>(options: Options<'custom'>, fn: Fn<'custom', R>): R {
+    return this.step('custom', options, fn);
+  }
+
+  /**
+   * Starts a step by hand, for callback-style integrations; it is not made active (use
+   * `context.with(handle.context(), fn)` for that). End it with `end()` or `fail()`.
+   *
+   * @example const step = tracer.startStep('llm', { model }); … step.update({ usage }).end(output);
+   */
+  startStep<K extends StepKind>(kind: K, options?: Options<K>): ActiveStep<K> {
+    if (!this.enabled || this.closed) return NOOP_STEP as unknown as ActiveStep<K>;
+    const step = this.start(kind, options);
+    const kindChain = this.chains.get(kind);
+    if (!kindChain) {
+      if (step.sampled && this.host.wantsStart) this.host.start(step.record);
+    } else {
+      executeChained(this.exec, step, kindChain.chain, true, undefined, this.runs);
+    }
+    return step as unknown as ActiveStep<K>;
+  }
+
+  private start(kind: StepKind, options: Options<StepKind>): StepRecord {
+    this.counters.started++;
+    return createStepRecord(kind, options, otelContext.active(), this.lifecycle, this.defaults);
+  }
+
+  private finalized(step: StepRecord): void {
+    this.counters.ended++;
+    if (this.settling.delete(step) && this.settling.size === 0) this.wakeSettleWaiters();
+    if (!step.sampled) {
+      this.counters.unsampled++;
+      return;
+    }
+    this.deliveredSinceFlush++;
+    this.host.end(step.record);
+  }
+
+  /**
+   * Hands an ended step to the plugins. For middleware that holds steps back and releases them
+   * later (tail sampling); the tracer delivers every other step itself.
+   */
+  emit(step: Step): void {
+    this.deliveredSinceFlush++;
+    this.host.end(step);
+  }
+
+  /** The step active in the current context, if any. */
+  activeStep(): Step | undefined {
+    return otelContext.active().getValue(STEP_CONTEXT_KEY) as Step | undefined;
+  }
+
+  /**
+   * Writes `traceparent`, `tracestate` and `baggage` for the active step (or `from`) into
+   * outgoing headers.
+   *
+   * @example const headers = {}; tracer.inject(headers); await fetch(url, { headers });
+   */
+  inject<C extends HeaderCarrier>(carrier: C, from?: StepHandle | Context): C {
+    let ctx = otelContext.active();
+    if (from && typeof (from as Context).getValue === 'function') ctx = from as Context;
+    else if (from) ctx = (from as StepHandle).context();
+    injectContext(ctx, carrier, this.errors);
+    return carrier;
+  }
+
+  /**
+   * Reads incoming `traceparent`, `tracestate` and `baggage` into a context; steps started in it
+   * (or given it as `parent`) continue the caller's trace. Bad headers give a fresh context.
+   *
+   * @example otelContext.with(tracer.extract(req.headers), () => tracer.agent('handle', run));
+   */
+  extract(carrier: HeaderCarrier): Context {
+    return extractContext(carrier, this.errors, ROOT_CONTEXT);
+  }
+
+  /** Runs `fn` with the trace continued from incoming headers. */
+  continueFrom<R>(carrier: HeaderCarrier, fn: () => R): R {
+    return otelContext.with(this.extract(carrier), fn);
+  }
+
+  /** The span context of the active step or span, for code that needs the ids. */
+  activeSpanContext(): SpanContext | undefined {
+    return trace.getSpanContext(otelContext.active());
+  }
+
+  private wakeSettleWaiters(): void {
+    const waiters = this.settleWaiters;
+    this.settleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private async settled(deadline: number): Promise<boolean> {
+    if (this.settling.size === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const ok = await Promise.race([
+      new Promise<true>((resolve) => this.settleWaiters.push(() => resolve(true))),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), false);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+    return ok;
+  }
+
+  /**
+   * Delivers everything that has ended: streams nobody consumed are ended and marked
+   * `not-consumed`, middleware is let finish, then every plugin flushes, within the deadline.
+   */
+  async flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
+    const started = Date.now();
+    const deadline = started + (options?.timeoutMs ?? this.options.flushTimeoutMs);
+    return this.flushUntil(started, deadline);
+  }
+
+  private async flushUntil(started: number, deadline: number): Promise<FlushReport> {
+    let unconsumedStreams = 0;
+    for (const tracker of [...this.openStreams]) {
+      tracker.finish('not-consumed');
+      unconsumedStreams++;
+    }
+    // Middleware after next() runs in microtasks; let it finish before the plugins flush.
+    await new Promise((resolve) => setImmediate(resolve));
+    const middlewareSettled = await this.settled(deadline);
+    await Promise.all(this.deferred.map((d) => d.ready));
+    this.deliveredSinceFlush = 0;
+    const plugins = await this.host.settle('flush', deadline);
+    const stats = this.host.stats();
+    const timedOut = !middlewareSettled || Object.values(plugins).some((p) => p.timedOut);
+    return {
+      ok: !timedOut && Object.values(plugins).every((p) => p.ok),
+      timedOut,
+      exported: stats.reduce((n, s) => n + s.exported, 0),
+      dropped: stats.reduce((n, s) => n + Object.values(s.dropped).reduce((a, b) => a + b, 0), 0),
+      unconsumedStreams,
+      durationMs: Date.now() - started,
+      plugins,
+    };
+  }
+
+  private async flushOnExit(): Promise<void> {
+    if (this.closed || (this.deliveredSinceFlush === 0 && this.openStreams.size === 0)) return;
+    await this.flush();
+  }
+
+  /**
+   * Flushes, then shuts every plugin down, all within one deadline. Idempotent: later calls
+   * return the first call's report. Steps traced afterwards run untraced.
+   */
+  shutdown(options?: { timeoutMs?: number }): Promise<FlushReport> {
+    this.shutdownPromise ??= (async () => {
+      const started = Date.now();
+      const deadline = started + (options?.timeoutMs ?? this.options.shutdownTimeoutMs);
+      const report = await this.flushUntil(started, deadline);
+      this.closed = true;
+      this.unsubscribeExit?.();
+      const plugins = await this.host.settle('shutdown', deadline);
+      const timedOut = report.timedOut || Object.values(plugins).some((p) => p.timedOut);
+      return {
+        ...report,
+        ok: report.ok && !timedOut && Object.values(plugins).every((p) => p.ok),
+        timedOut,
+        durationMs: Date.now() - started,
+        plugins,
+      };
+    })();
+    return this.shutdownPromise;
+  }
+
+  stats(): TracerStats {
+    return {
+      steps: { ...this.counters, open: this.counters.started - this.counters.ended },
+      openStreams: this.openStreams.size,
+      plugins: this.host.stats(),
+      errors: Object.fromEntries(this.errors.counts),
+    };
+  }
+
+  /** The plugins, in order (named plugins still loading appear as placeholders). */
+  plugins(): readonly Plugin[] {
+    return this.host.plugins();
+  }
+}
+
+/**
+ * Makes a tracer. Options are validated at once: a bad option throws a `SpanchainError` naming
+ * it; a plugin named by string that is not installed throws with the command to install it.
+ *
+ * @example
+ * const tracer = createTracer({ serviceName: 'rag', plugins: ['console'], use: [redact(), cost()] });
+ */
+export function createTracer(options?: TracerOptions): Tracer {
+  return new Tracer(options);
+}
+
+export { isPlugin };
