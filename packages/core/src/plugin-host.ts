@@ -1,4 +1,5 @@
 import type { ErrorReporter } from './error-handler.js';
+import { scrubSecrets } from './secrets.js';
 import type { FlushReport, HookOptions, Plugin, PluginStats } from './plugin.js';
 import type { Step } from './step.js';
 
@@ -130,5 +131,5 @@ export class PluginHost {
 }
 
 function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return scrubSecrets(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 }

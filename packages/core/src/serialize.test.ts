@@ -78,13 +78,14 @@ describe('primitives', () => {
 
   it('does not run a static name getter of a function', () => {
     let calls = 0;
-    class Sneaky {
-      static get name(): string {
+    function sneaky() {}
+    Object.defineProperty(sneaky, 'name', {
+      get() {
         calls++;
         throw new Error('no');
-      }
-    }
-    expect(safe(Sneaky)).toBe('[Function anonymous]');
+      },
+    });
+    expect(safe(sneaky)).toBe('[Function anonymous]');
     expect(calls).toBe(0);
   });
 });
@@ -179,7 +180,12 @@ describe('builtin objects', () => {
   });
 
   it('unwraps boxed primitives and writes URLs as their href', () => {
-    expect(safe([new String('s'), new Number(2), new Boolean(false), Object(5n)])).toEqual(['s', 2, false, '5']);
+    expect(safe([new String('s'), new Number(2), new Boolean(false), Object(5n)])).toEqual([
+      's',
+      2,
+      false,
+      '5',
+    ]);
     expect(safe(new URL('https://example.com/a?b=1'))).toBe('https://example.com/a?b=1');
   });
 
@@ -319,6 +325,15 @@ describe('objects and class instances', () => {
     expect(safe(value)).toEqual({ ok: 1, bad: '[Thrown: QuotaError]', worse: '[Thrown: string]' });
   });
 
+  it('prefers the own name of a thrown error over its constructor name', () => {
+    const value = {
+      get aborted(): number {
+        throw Object.assign(new Error('stop'), { name: 'AbortError' });
+      },
+    };
+    expect(safe(value)).toEqual({ aborted: '[Thrown: AbortError]' });
+  });
+
   it('survives Proxy objects whose traps throw', () => {
     const hostile = new Proxy(
       {},
@@ -360,41 +375,47 @@ describe('objects and class instances', () => {
 
   it('writes a shared non-circular object each time it appears', () => {
     const shared = { id: 1 };
-    expect(safe({ a: shared, b: shared, c: [shared] })).toEqual({ a: { id: 1 }, b: { id: 1 }, c: [{ id: 1 }] });
+    expect(safe({ a: shared, b: shared, c: [shared] })).toEqual({
+      a: { id: 1 },
+      b: { id: 1 },
+      c: [{ id: 1 }],
+    });
   });
 
   it('never calls user toJSON, toString, valueOf or Symbol.toPrimitive', () => {
     const calls: string[] = [];
+    const thrower = (name: string) => () => {
+      calls.push(name);
+      throw new Error(name);
+    };
     const trap = {
       value: 42,
-      toJSON() {
-        calls.push('toJSON');
-        throw new Error('toJSON');
-      },
-      toString() {
-        calls.push('toString');
-        throw new Error('toString');
-      },
-      valueOf() {
-        calls.push('valueOf');
-        throw new Error('valueOf');
-      },
-      [Symbol.toPrimitive]() {
-        calls.push('toPrimitive');
-        throw new Error('toPrimitive');
-      },
+      toJSON: thrower('toJSON'),
+      toString: thrower('toString'),
+      valueOf: thrower('valueOf'),
+      [Symbol.toPrimitive]: thrower('toPrimitive'),
     };
-    const date = new Date(0);
-    Object.assign(date, { toJSON: trap.toJSON, toISOString: trap.toString });
-    const error = Object.assign(new Error('e'), { toString: trap.toString });
-    const input = { trap, date, error, map: new Map([[trap, trap]]), list: [trap] };
+    const date = Object.assign(new Date(0), {
+      toJSON: thrower('date.toJSON'),
+      toISOString: thrower('toISOString'),
+    });
+    const error = Object.assign(new Error('e'), { toString: thrower('error.toString') });
+    const input = {
+      trap,
+      date,
+      error,
+      map: new Map([[trap, trap]]),
+      list: [trap],
+      boxed: Object.assign(new Number(1), trap),
+    };
 
     const out = asObject(safe(input));
     const text = safeStringify(input).text;
 
     expect(calls).toEqual([]);
-    expect(asObject(out.trap as JsonValue)).toMatchObject({ value: 42, toJSON: '[Function toJSON]' });
+    expect(asObject(out.trap as JsonValue)).toMatchObject({ value: 42, toJSON: '[Function anonymous]' });
     expect(out.date).toBe('1970-01-01T00:00:00.000Z');
+    expect(out.boxed).toBe(1);
     expect(text).toContain('"value":42');
   });
 

@@ -4,7 +4,8 @@
  * Invariants:
  * - Never throws, and never calls user-defined `toJSON`, `toString`, `valueOf` or `Symbol.toPrimitive`.
  *   The only user code that can run is a getter or Proxy trap reached while reading own enumerable
- *   properties (and an error's `name`/`message`/`stack`/`code`/`cause`); every such read is guarded.
+ *   properties (and an error's `name`/`message`/`stack`/`code`/`cause`, a RegExp's `source`/`flags`,
+ *   `Error.prepareStackTrace` when V8 formats a stack lazily); every such read is guarded.
  * - Builtin behaviour (dates, buffers, maps, …) is reached through methods captured at module load and
  *   invoked with `.call`, so a value cannot substitute its own implementation.
  * - Work is bounded by the limits, not by the input: strings are cut before being copied, containers
@@ -353,8 +354,8 @@ function walk(s: WalkState, v: unknown, depth: number): JsonValue {
 
 function walkNumber(s: WalkState, n: number): JsonValue {
   s.bytes += 8;
-  if (Number.isFinite(n)) return n;
-  return Number.isNaN(n) ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
+  // String() of a non-finite number is exactly 'NaN', 'Infinity' or '-Infinity'.
+  return Number.isFinite(n) ? n : String(n);
 }
 
 /** Cuts at `maxStringLength` without splitting a surrogate pair; the kept part is at most that long. */
@@ -629,6 +630,7 @@ function writeProps(
   const src = o as Record<string, unknown>;
   let i = 0;
   for (; i < n; i++) {
+    if (s.bytes > s.maxBytes) break;
     const rawKey = keys[i]!;
     if (skipErrorFields && isErrorField(rawKey)) continue;
     let v: unknown;

@@ -62,12 +62,26 @@ export interface MiddlewareStep<K extends StepKind = StepKind> extends StepHandl
   readonly sync: boolean | undefined;
   /** The local parent step, if any. */
   readonly parent: MiddlewareStep | undefined;
+  /**
+   * Runs `fn` as a child step of this one through the same tracer (a guardrail check, a cache
+   * lookup), whatever the active context is.
+   */
+  child<C extends StepKind, R>(kind: C, options: StepOptions<C> | string | undefined, fn: (step: ActiveStep<C>) => R): R;
+  /**
+   * Hands an ended step to the plugins, for middleware that held it back (tail sampling sets
+   * `sampled = false`, then emits the steps of the traces it keeps).
+   */
+  emit(step: Step): void;
 }
 
 /** What a step needs from its tracer. */
 export interface StepLifecycle {
   /** Called once when the step's own work is over (function settled, stream consumed, `end()`). */
   completed(step: StepRecord): void;
+  /** Runs a function as a step of the same tracer. */
+  run<C extends StepKind, R>(kind: C, options: StepOptions<C>, fn: (step: ActiveStep<C>) => R): R;
+  /** Delivers an ended step to the plugins. */
+  emit(step: Step): void;
 }
 
 const MAX_CAUSE_DEPTH = 5;
@@ -161,6 +175,8 @@ export class StepRecord implements MiddlewareStep {
   _lifecycle: StepLifecycle;
   /** @internal set once the step's own work is over */
   _done = false;
+  /** @internal set once the step is final (middleware done); later updates are ignored */
+  _sealed = false;
   /** @internal the context the step's code runs in, made on first use */
   _context: Context | undefined = undefined;
   /** @internal the thrown value itself, rethrown unchanged through the middleware chain */
@@ -232,7 +248,7 @@ export class StepRecord implements MiddlewareStep {
   }
 
   update(fields: StepUpdate): this {
-    if (this._done || fields === null || typeof fields !== 'object') return this;
+    if (this._sealed || fields === null || typeof fields !== 'object') return this;
     for (const key of Object.keys(fields)) {
       if (COMMON_KEYS.has(key)) continue;
       const value = (fields as Record<string, unknown>)[key];
@@ -248,12 +264,12 @@ export class StepRecord implements MiddlewareStep {
   }
 
   setAttributes(attributes: Attributes): this {
-    if (!this._done && attributes && typeof attributes === 'object') Object.assign(this.attributes, attributes);
+    if (!this._sealed && attributes && typeof attributes === 'object') Object.assign(this.attributes, attributes);
     return this;
   }
 
   addEvent(name: string, attributes?: Attributes): this {
-    if (this._done) return this;
+    if (this._sealed) return this;
     const event: StepEvent = { name, time: now() };
     if (attributes) event.attributes = attributes;
     this.events.push(event);
@@ -294,6 +310,16 @@ export class StepRecord implements MiddlewareStep {
 
   traceparent(): string {
     return formatTraceparent(this.traceId, this.spanId, this.traceFlags);
+  }
+
+  child<C extends StepKind, R>(kind: C, options: StepOptions<C> | string | undefined, fn: (step: ActiveStep<C>) => R): R {
+    const base = (typeof options === 'string' ? { name: options } : { ...options }) as StepOptions<C>;
+    base.parent = this;
+    return this._lifecycle.run(kind, base, fn);
+  }
+
+  emit(step: Step): void {
+    this._lifecycle.emit(step);
   }
 
   /** The record's data, without the handle's internals. */

@@ -8,7 +8,6 @@ import {
   type ExecutionHost,
   executeChained,
   executeDirect,
-  finalize,
   type ObserverMarker,
   type StepFunction,
   workDone,
@@ -86,8 +85,10 @@ export class Tracer {
     this.lifecycle = {
       completed: (step) => {
         if (workDone(step, this.runs)) this.settling.add(step);
-        else finalize(this.exec, step, undefined);
+        else this.finalized(step);
       },
+      run: (kind, options, fn) => this.step(kind, options, fn),
+      emit: (step) => this.emit(step),
     };
     this.exec = {
       plugins: this.host,
@@ -210,6 +211,7 @@ export class Tracer {
   }
 
   private finalized(step: StepRecord): void {
+    step._sealed = true;
     this.counters.ended++;
     if (this.settling.delete(step) && this.settling.size === 0) this.wakeSettleWaiters();
     if (!step.sampled) {

@@ -1,0 +1,74 @@
+import { context, trace } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { describe, expect, it } from 'vitest';
+import { createTracer } from './tracer.js';
+import { MemoryPlugin } from './testing/index.js';
+
+// The app's own OpenTelemetry SDK, as an app would set it up (spanchain installed the context manager).
+function appOtel() {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  return { exporter, appTracer: provider.getTracer('app') };
+}
+
+describe('OpenTelemetry context', () => {
+  it('makes an app span created inside a step the step’s child', async () => {
+    const memory = new MemoryPlugin();
+    const tracer = createTracer({ plugins: [memory], flushOnExit: false });
+    const { exporter, appTracer } = appOtel();
+    await tracer.retrieval('search', async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      appTracer.startActiveSpan('db.query', (span) => span.end());
+    });
+    const [span] = exporter.getFinishedSpans();
+    const step = memory.one('search');
+    expect(span?.spanContext().traceId).toBe(step.traceId);
+    expect(span?.parentSpanContext?.spanId).toBe(step.spanId);
+  });
+
+  it('makes a step started under an app span that span’s child', async () => {
+    const memory = new MemoryPlugin();
+    const tracer = createTracer({ plugins: [memory], flushOnExit: false });
+    const { appTracer } = appOtel();
+    let appSpanIds: { traceId: string; spanId: string } | undefined;
+    await appTracer.startActiveSpan('http.request', async (span) => {
+      appSpanIds = span.spanContext();
+      await tracer.agent('handler', async () => 1);
+      span.end();
+    });
+    const step = memory.one('handler');
+    expect(step.traceId).toBe(appSpanIds?.traceId);
+    expect(step.parentSpanId).toBe(appSpanIds?.spanId);
+    expect(step.parentIsRemote).toBe(false);
+    // The app started the trace in this process: this run may name it.
+    expect(step.traceKeys).toContain('name');
+  });
+
+  it('prefers the active step over an app span nested inside it', async () => {
+    const memory = new MemoryPlugin();
+    const tracer = createTracer({ plugins: [memory], flushOnExit: false });
+    const { appTracer } = appOtel();
+    await tracer.chain('outer', async () => {
+      await appTracer.startActiveSpan('app-span', async (span) => {
+        await tracer.tool('inner', () => 1);
+        span.end();
+      });
+    });
+    expect(memory.one('inner').parentSpanId).toBe(memory.one('outer').spanId);
+  });
+
+  it('exposes the step as the active span context, sampled flag included', async () => {
+    const tracer = createTracer({ plugins: [new MemoryPlugin()], flushOnExit: false });
+    const seen = tracer.tool('t', (step) => ({ active: trace.getSpanContext(context.active()), step: step.spanId }));
+    expect(seen.active?.spanId).toBe(seen.step);
+    expect(seen.active?.traceFlags).toBe(1);
+    expect(seen.active?.isRemote).toBe(false);
+  });
+
+  it('restores the outer context after a step', async () => {
+    const tracer = createTracer({ plugins: [new MemoryPlugin()], flushOnExit: false });
+    await tracer.chain('a', async () => 1);
+    expect(tracer.activeStep()).toBeUndefined();
+    expect(trace.getSpanContext(context.active())).toBeUndefined();
+  });
+});
