@@ -73,7 +73,12 @@ function fallbackName(fallback: Fallback, index: number): string {
  * run once (it cannot wait for a backoff without blocking). Resolves with the first success or
  * rejects with the last error, the very object thrown.
  */
-export function runAttempts(parent: StepRecord, plan: AttemptPlan, fn: (step: StepHandle) => unknown, runChild: RunChild): unknown {
+export function runAttempts(
+  parent: StepRecord,
+  plan: AttemptPlan,
+  fn: (step: StepHandle) => unknown,
+  runChild: RunChild,
+): unknown {
   const inherited: Record<string, unknown> = {};
   for (const key of Object.keys(parent.options)) {
     if (!CALL_KEYS.has(key)) inherited[key] = (parent.options as Record<string, unknown>)[key];
@@ -81,10 +86,21 @@ export function runAttempts(parent: StepRecord, plan: AttemptPlan, fn: (step: St
   const attempts = { retries: 0, maxRetries: plan.policy.maxRetries, fallbacks: 0 };
   parent.attempts = attempts;
   let number = 0;
-  const attempt = (overrides: Record<string, unknown>, info: AttemptInfo, run: (step: StepHandle) => unknown) =>
+  const attempt = (
+    overrides: Record<string, unknown>,
+    info: AttemptInfo,
+    run: (step: StepHandle) => unknown,
+  ) =>
     runChild(
       parent.kind,
-      { ...inherited, name: parent.name, input: parent.input, parent, ...overrides, [ATTEMPT]: info } as StepOptions,
+      {
+        ...inherited,
+        name: parent.name,
+        input: parent.input,
+        parent,
+        ...overrides,
+        [ATTEMPT]: info,
+      } as StepOptions,
       run,
     );
 

@@ -10,13 +10,15 @@ const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('compose', () => {
   it('runs middlewares in onion order', async () => {
     const order: number[] = [];
-    const mw = (n: number): Middleware => async (_step, next) => {
-      order.push(n);
-      await wait(1);
-      await next();
-      await wait(1);
-      order.push(n + 3);
-    };
+    const mw =
+      (n: number): Middleware =>
+      async (_step, next) => {
+        order.push(n);
+        await wait(1);
+        await next();
+        await wait(1);
+        order.push(n + 3);
+      };
     await compose([mw(1), mw(2), mw(3)])(step, async () => {
       order.push(0);
     });
@@ -53,7 +55,7 @@ describe('compose', () => {
         await next();
       },
     ]);
-    const error = await run(step, async () => {}).catch((e: unknown) => e);
+    const error = await Promise.resolve(run(step, async () => {})).catch((e: unknown) => e);
     expect(SpanchainError.isInstance(error)).toBe(true);
     expect((error as SpanchainError).code).toBe('NEXT_CALLED_MULTIPLE_TIMES');
   });
@@ -147,7 +149,10 @@ describe('forKinds', () => {
   });
 
   it('keeps the observer mark', () => {
-    const scoped = forKinds(['llm'], observer(async (_s, next) => next()));
+    const scoped = forKinds(
+      ['llm'],
+      observer(async (_s, next) => next()),
+    );
     expect((scoped as { observer?: boolean }).observer).toBe(true);
   });
 });

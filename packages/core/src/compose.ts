@@ -26,7 +26,9 @@ export function compose(middlewares: readonly Middleware[]): Middleware {
     let index = -1;
     function dispatch(i: number): Promise<void> {
       if (i <= index) {
-        return Promise.reject(new SpanchainError('NEXT_CALLED_MULTIPLE_TIMES', 'next() called multiple times'));
+        return Promise.reject(
+          new SpanchainError('NEXT_CALLED_MULTIPLE_TIMES', 'next() called multiple times'),
+        );
       }
       index = i;
       const fn = i === middlewares.length ? next : middlewares[i];
@@ -51,7 +53,8 @@ export function forKinds(kinds: readonly StepKind[], middleware: Middleware): Ki
   const scoped = ((step, next) => middleware(step, next)) as KindScopedMiddleware;
   Object.defineProperty(scoped, 'kinds', { value: new Set(kinds), enumerable: true });
   Object.defineProperty(scoped, 'name', { value: middleware.name || 'forKinds' });
-  if ((middleware as { observer?: boolean }).observer) Object.defineProperty(scoped, 'observer', { value: true });
+  if ((middleware as { observer?: boolean }).observer)
+    Object.defineProperty(scoped, 'observer', { value: true });
   return scoped;
 }
 

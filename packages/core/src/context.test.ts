@@ -1,8 +1,12 @@
 import { context, trace } from '@opentelemetry/api';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { createTracer } from './tracer.js';
 import { MemoryPlugin } from './testing/index.js';
+import { createTracer } from './tracer.js';
 
 // The app's own OpenTelemetry SDK, as an app would set it up (spanchain installed the context manager).
 function appOtel() {
@@ -59,7 +63,10 @@ describe('OpenTelemetry context', () => {
 
   it('exposes the step as the active span context, sampled flag included', async () => {
     const tracer = createTracer({ plugins: [new MemoryPlugin()], flushOnExit: false });
-    const seen = tracer.tool('t', (step) => ({ active: trace.getSpanContext(context.active()), step: step.spanId }));
+    const seen = tracer.tool('t', (step) => ({
+      active: trace.getSpanContext(context.active()),
+      step: step.spanId,
+    }));
     expect(seen.active?.spanId).toBe(seen.step);
     expect(seen.active?.traceFlags).toBe(1);
     expect(seen.active?.isRemote).toBe(false);

@@ -24,7 +24,10 @@ export function ensureContextManager(): boolean {
   if (checked) return false;
   checked = true;
   const probe = createContextKey('spanchain.probe');
-  const works = context.with(ROOT_CONTEXT.setValue(probe, true), () => context.active().getValue(probe) === true);
+  const works = context.with(
+    ROOT_CONTEXT.setValue(probe, true),
+    () => context.active().getValue(probe) === true,
+  );
   if (works) return false;
   const manager = new AsyncLocalStorageContextManager();
   manager.enable();

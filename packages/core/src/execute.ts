@@ -2,7 +2,7 @@ import { context } from '@opentelemetry/api';
 import type { Middleware } from './compose.js';
 import type { ErrorReporter } from './error-handler.js';
 import type { PluginHost } from './plugin-host.js';
-import { type StepRecord, toStepError } from './step-record.js';
+import { type MiddlewareStep, type StepRecord, toStepError } from './step-record.js';
 import { instrumentStream, isStreamLike, StreamTracker } from './stream.js';
 
 export type StepFunction<R = unknown> = (step: StepRecord) => R;
@@ -163,7 +163,7 @@ export function executeChained<R>(
 
   let settled: Promise<void>;
   try {
-    settled = Promise.resolve(chain(step, next));
+    settled = Promise.resolve(chain(step as unknown as MiddlewareStep, next));
   } catch (error) {
     settled = Promise.reject(error);
   }
@@ -217,7 +217,9 @@ export function workDone(step: StepRecord, runs: WeakMap<StepRecord, ChainRun>):
 export function finalize(host: ExecutionHost, step: StepRecord, chainError: unknown): void {
   if (!step._done) {
     // Short-circuited: the function never ran (cache hit, guardrail block).
-    if (chainError === undefined && step.result !== undefined && step.output === undefined) step.output = step.result;
+    if (chainError === undefined && step.result !== undefined && step.output === undefined)
+      step.output = step.result;
+    begin(host, step);
     if (chainError === undefined) step.end();
     else step.fail(chainError);
   } else if (chainError !== undefined && step.status !== 'error') {

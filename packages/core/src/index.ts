@@ -21,6 +21,17 @@ export {
   normalizeTraceId,
 } from './ids.js';
 export {
+  type ResolvedSampleOptions,
+  resolveSampleOptions,
+  type SampleMiddleware,
+  type SampleOptions,
+  SampleOptionsSchema,
+  type SampleStats,
+  sample,
+} from './middleware/sample/index.js';
+export { isTraceSampled } from './middleware/sample/ratio.js';
+export type { TailCounters } from './middleware/sample/tail-buffer.js';
+export {
   envBoolean,
   envList,
   parseOptions,
@@ -38,9 +49,28 @@ export {
   type PluginStats,
 } from './plugin.js';
 export { pluginPackageName, resolvePluginPackage } from './plugin-loader.js';
-export { createConsolePlugin } from './plugins/console/index.js';
+export {
+  type ConsolePlugin,
+  type ConsolePluginOptions,
+  ConsolePluginOptionsSchema,
+  type ConsoleStats,
+  type ConsoleStream,
+  createConsolePlugin,
+  type RenderOptions,
+  renderTraceTree,
+  resolveConsoleOptions,
+} from './plugins/console/index.js';
 export type { HeaderCarrier } from './propagation.js';
 export { registerSecret, scrubSecrets } from './secrets.js';
+export {
+  DEFAULT_SERIALIZE_LIMITS,
+  type JsonValue,
+  resolveLimits,
+  type Serialized,
+  type SerializeLimits,
+  safeStringify,
+  toJsonSafe,
+} from './serialize.js';
 export {
   type AgentFields,
   type AttemptInfo,
@@ -74,10 +104,10 @@ export {
   type StepUpdate,
   type StreamInfo,
   type StreamState,
-  TRACE_KEYS,
   type ToolCall,
   type ToolDefinition,
   type ToolFields,
+  TRACE_KEYS,
   type TraceFields,
   type TraceKey,
   type Usage,
@@ -92,5 +122,12 @@ export {
   type StepOptionsBase,
   StepOptionsSchema,
 } from './step-options.js';
-export { type ActiveStep, type MiddlewareStep, type StepHandle, toStepError } from './step-record.js';
+export {
+  type ActiveStep,
+  type AllKindFields,
+  type MiddlewareControls,
+  type MiddlewareStep,
+  type StepHandle,
+  toStepError,
+} from './step-record.js';
 export { createTracer, Tracer, type TracerStats } from './tracer.js';

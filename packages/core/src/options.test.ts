@@ -42,14 +42,21 @@ describe('tracer options', () => {
   it('takes option over environment over default', () => {
     expect(resolveTracerOptions({}, {}).serviceName).toBe('spanchain');
     expect(resolveTracerOptions({}, { OTEL_SERVICE_NAME: 'from-env' }).serviceName).toBe('from-env');
-    expect(resolveTracerOptions({ serviceName: 'explicit' }, { OTEL_SERVICE_NAME: 'from-env' }).serviceName).toBe('explicit');
-    expect(resolveTracerOptions({}, { SPANCHAIN_PLUGINS: 'console, otel' }).plugins).toEqual(['console', 'otel']);
+    expect(
+      resolveTracerOptions({ serviceName: 'explicit' }, { OTEL_SERVICE_NAME: 'from-env' }).serviceName,
+    ).toBe('explicit');
+    expect(resolveTracerOptions({}, { SPANCHAIN_PLUGINS: 'console, otel' }).plugins).toEqual([
+      'console',
+      'otel',
+    ]);
     expect(resolveTracerOptions({ plugins: [] }, { SPANCHAIN_PLUGINS: 'console' }).plugins).toEqual([]);
     expect(resolveTracerOptions({}, { SPANCHAIN_ENABLED: 'false' }).enabled).toBe(false);
   });
 
   it('rejects a malformed boolean environment variable', () => {
-    expect(configError(() => resolveTracerOptions({}, { SPANCHAIN_ENABLED: 'maybe' })).message).toContain('SPANCHAIN_ENABLED');
+    expect(configError(() => resolveTracerOptions({}, { SPANCHAIN_ENABLED: 'maybe' })).message).toContain(
+      'SPANCHAIN_ENABLED',
+    );
   });
 });
 
@@ -92,7 +99,11 @@ describe('plugins by name', () => {
     const previous = process.env.SPANCHAIN_PLUGINS;
     process.env.SPANCHAIN_PLUGINS = 'console';
     try {
-      expect(createTracer({ flushOnExit: false }).plugins().map((p) => p.name)).toEqual(['console']);
+      expect(
+        createTracer({ flushOnExit: false })
+          .plugins()
+          .map((p) => p.name),
+      ).toEqual(['console']);
     } finally {
       if (previous === undefined) delete process.env.SPANCHAIN_PLUGINS;
       else process.env.SPANCHAIN_PLUGINS = previous;

@@ -9,7 +9,8 @@ const SECRET_PATH = /key|secret|token|password|auth|credential/i;
 
 function describeValue(value: unknown, secret: boolean): string {
   if (secret && value !== undefined) return '[REDACTED]';
-  if (typeof value === 'string') return JSON.stringify(scrubSecrets(value.length > 60 ? `${value.slice(0, 60)}…` : value));
+  if (typeof value === 'string')
+    return JSON.stringify(scrubSecrets(value.length > 60 ? `${value.slice(0, 60)}…` : value));
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
     return String(value);
   }
@@ -51,7 +52,10 @@ export function envBoolean(name: string, env: NodeJS.ProcessEnv = process.env): 
   if (raw === undefined || raw === '') return undefined;
   if (['true', '1', 'yes', 'on'].includes(raw)) return true;
   if (['false', '0', 'no', 'off'].includes(raw)) return false;
-  throw new SpanchainError('INVALID_OPTIONS', `Invalid environment variable ${name}: expected true or false (got ${JSON.stringify(raw)})`);
+  throw new SpanchainError(
+    'INVALID_OPTIONS',
+    `Invalid environment variable ${name}: expected true or false (got ${JSON.stringify(raw)})`,
+  );
 }
 
 /** Reads a comma-separated list environment variable. */
@@ -66,7 +70,10 @@ export function envList(name: string, env: NodeJS.ProcessEnv = process.env): str
 
 const fn = <T>(what = 'a function') => z.custom<T>((v) => typeof v === 'function', `expected ${what}`);
 
-const PluginSchema = z.custom<Plugin>(isPlugin, 'expected a plugin object ({ name, onEnd }) or a plugin package name');
+const PluginSchema = z.custom<Plugin>(
+  isPlugin,
+  'expected a plugin object ({ name, onEnd }) or a plugin package name',
+);
 
 export const TracerOptionsSchema = z
   .object({
@@ -109,7 +116,10 @@ export interface ResolvedTracerOptions {
 }
 
 /** The only place the core reads the environment: option > environment > default. */
-export function resolveTracerOptions(input: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedTracerOptions {
+export function resolveTracerOptions(
+  input: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedTracerOptions {
   const options = parseOptions(TracerOptionsSchema, input ?? {}, 'tracer options');
   const envPlugins = envList('SPANCHAIN_PLUGINS', env);
   return {

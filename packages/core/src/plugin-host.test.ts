@@ -1,11 +1,16 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Plugin } from './plugin.js';
-import { createTracer } from './tracer.js';
 import { MemoryPlugin } from './testing/index.js';
+import { createTracer } from './tracer.js';
 
 function tracerWith(plugins: Plugin[], onError = vi.fn()) {
   const memory = new MemoryPlugin();
-  const tracer = createTracer({ plugins: [...plugins, memory], onError, flushOnExit: false, flushTimeoutMs: 200 });
+  const tracer = createTracer({
+    plugins: [...plugins, memory],
+    onError,
+    flushOnExit: false,
+    flushTimeoutMs: 200,
+  });
   return { tracer, memory, onError };
 }
 
@@ -36,7 +41,9 @@ describe('plugin isolation', () => {
     const stats = tracer.stats();
     expect(stats.plugins.find((p) => p.name === 'broken')).toMatchObject({ received: 2, hookErrors: 5 });
     expect(stats.errors['plugin:broken.onEnd']).toBe(2);
-    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ source: 'plugin:broken.onStart', level: 'error' }));
+    expect(onError).toHaveBeenCalledWith(
+      expect.objectContaining({ source: 'plugin:broken.onStart', level: 'error' }),
+    );
   });
 
   it('a plugin whose onEnd rejects asynchronously leaves no unhandled rejection', async () => {
@@ -109,9 +116,12 @@ describe('plugin isolation', () => {
         throw new Error('x');
       },
     };
-    const { tracer } = tracerWith([broken], vi.fn(() => {
-      throw new Error('handler broke');
-    }));
+    const { tracer } = tracerWith(
+      [broken],
+      vi.fn(() => {
+        throw new Error('handler broke');
+      }),
+    );
     expect(tracer.tool('t', () => 'fine')).toBe('fine');
   });
 

@@ -1,6 +1,6 @@
 import type { ErrorReporter } from './error-handler.js';
-import { scrubSecrets } from './secrets.js';
 import type { FlushReport, HookOptions, Plugin, PluginStats } from './plugin.js';
+import { scrubSecrets } from './secrets.js';
 import type { Step } from './step.js';
 
 type Hook = 'onStart' | 'onEnd' | 'flush' | 'shutdown';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ErrorReporter } from './error-handler.js';
 import { SpanchainError } from './errors.js';
-import { isPlugin, type HookOptions, type Plugin, type PluginFactory } from './plugin.js';
+import { type HookOptions, isPlugin, type Plugin, type PluginFactory } from './plugin.js';
 import type { Step } from './step.js';
 
 /** `otel` → `@spanchain/otel`; a scoped or path-like name is taken as it is. */
@@ -47,7 +47,10 @@ async function importPlugin(name: string, path: string): Promise<Plugin> {
   }
   const plugin = factory();
   if (!isPlugin(plugin)) {
-    throw new SpanchainError('INVALID_PLUGIN', `createPlugin() of "${name}" did not return a plugin ({ name, onEnd }).`);
+    throw new SpanchainError(
+      'INVALID_PLUGIN',
+      `createPlugin() of "${name}" did not return a plugin ({ name, onEnd }).`,
+    );
   }
   return plugin;
 }

@@ -1,7 +1,7 @@
 import { context, propagation } from '@opentelemetry/api';
 import { describe, expect, it, vi } from 'vitest';
-import { createTracer } from './tracer.js';
 import { MemoryPlugin } from './testing/index.js';
+import { createTracer } from './tracer.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
@@ -20,7 +20,9 @@ describe('inject and extract', () => {
     const headers: Record<string, string> = {};
     await client.tracer.chain('client', async () => {
       const bag = propagation.createBaggage({ tenant: { value: 'acme' } });
-      await context.with(propagation.setBaggage(context.active(), bag), async () => client.tracer.inject(headers));
+      await context.with(propagation.setBaggage(context.active(), bag), async () =>
+        client.tracer.inject(headers),
+      );
     });
     const clientStep = client.memory.one('client');
     expect(headers.traceparent).toBe(`00-${clientStep.traceId}-${clientStep.spanId}-01`);
@@ -52,13 +54,17 @@ describe('inject and extract', () => {
 
   it('continues a trace with continueFrom', async () => {
     const { memory, tracer } = setup();
-    await tracer.continueFrom({ traceparent: `00-${TRACE}-${SPAN}-01` }, () => tracer.chain('handler', async () => 1));
+    await tracer.continueFrom({ traceparent: `00-${TRACE}-${SPAN}-01` }, () =>
+      tracer.chain('handler', async () => 1),
+    );
     expect(memory.one('handler')).toMatchObject({ traceId: TRACE, parentSpanId: SPAN });
   });
 
   it('reads header names in any case and array values', () => {
     const { memory, tracer } = setup();
-    context.with(tracer.extract({ TraceParent: [`00-${TRACE}-${SPAN}-01`] }), () => tracer.tool('t', () => 1));
+    context.with(tracer.extract({ TraceParent: [`00-${TRACE}-${SPAN}-01`] }), () =>
+      tracer.tool('t', () => 1),
+    );
     expect(memory.one('t').traceId).toBe(TRACE);
   });
 });

@@ -44,7 +44,11 @@ function readHeader(carrier: HeaderCarrier, name: string): string | undefined {
  * Reads `traceparent`, `tracestate` and `baggage` into an OpenTelemetry context. Malformed or
  * oversized headers are ignored (the next step starts a new trace) and counted as warnings.
  */
-export function extractContext(carrier: HeaderCarrier, errors: ErrorReporter, base: Context = ROOT_CONTEXT): Context {
+export function extractContext(
+  carrier: HeaderCarrier,
+  errors: ErrorReporter,
+  base: Context = ROOT_CONTEXT,
+): Context {
   if (carrier === null || typeof carrier !== 'object') return base;
   try {
     const traceparent = readHeader(carrier, 'traceparent');

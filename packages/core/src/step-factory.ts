@@ -101,7 +101,10 @@ function resolveParent(options: StepOptions, ctx: Context, errors: ErrorReporter
       if (spanId && isValidSpanId(spanId)) spanContext.spanId = spanId;
       return { spanContext, joined: true };
     }
-    errors.warn('step.existingTraceId', 'ignored an existingTraceId that is neither 32 hex characters nor a UUID');
+    errors.warn(
+      'step.existingTraceId',
+      'ignored an existingTraceId that is neither 32 hex characters nor a UUID',
+    );
   }
   if (options.parent !== undefined) {
     const parent = fromOption(options.parent);
@@ -174,7 +177,8 @@ export function createStepRecord(
   }
   if (options.trace) Object.assign(trace, options.trace);
   if (options.identity) identity = toIdentity(options.identity, identity);
-  if (options.sample !== undefined) traceFlags = options.sample ? traceFlags | SAMPLED : traceFlags & ~SAMPLED;
+  if (options.sample !== undefined)
+    traceFlags = options.sample ? traceFlags | SAMPLED : traceFlags & ~SAMPLED;
 
   const step = new StepRecord({
     kind,
@@ -201,7 +205,8 @@ export function createStepRecord(
     parentContext,
   });
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) (step as unknown as Record<string, unknown>)[key] = (options as Record<string, unknown>)[key];
+    if (!OPTION_KEYS.has(key))
+      (step as unknown as Record<string, unknown>)[key] = (options as Record<string, unknown>)[key];
   }
   const attempt = (options as { [ATTEMPT]?: AttemptInfo })[ATTEMPT];
   if (attempt) step.attempt = attempt;

@@ -3,11 +3,19 @@ import { now } from './clock.js';
 import { contextWithStep } from './context.js';
 import { formatTraceparent } from './ids.js';
 import type {
+  AgentFields,
   AttemptInfo,
   AttemptsInfo,
   Attributes,
+  EmbeddingFields,
+  GuardrailFields,
   Identity,
+  LlmFields,
+  PromptFields,
+  RerankFields,
+  RetrievalFields,
   Step,
+  StepCommon,
   StepError,
   StepEvent,
   StepKind,
@@ -16,6 +24,7 @@ import type {
   StepStatus,
   StepUpdate,
   StreamInfo,
+  ToolFields,
   TraceFields,
   TraceKey,
 } from './step.js';
@@ -49,8 +58,8 @@ export interface StepHandle<K extends StepKind = StepKind> {
 /** The handle a traced function receives: the controls plus the record's fields, read-only. */
 export type ActiveStep<K extends StepKind = StepKind> = StepHandle<K> & Readonly<Omit<StepOf<K>, 'kind'>>;
 
-/** The step as middleware sees it: the handle plus what the call was asked to do. */
-export interface MiddlewareStep<K extends StepKind = StepKind> extends StepHandle<K> {
+/** What middleware can do with a step beyond the handle: see the call, replace the result, … */
+export interface MiddlewareControls<K extends StepKind = StepKind> extends StepHandle<K> {
   /**
    * What the caller receives: the traced function's return value, or a middleware's replacement
    * (a cache hit, a fallback). Never exported to a backend.
@@ -61,18 +70,40 @@ export interface MiddlewareStep<K extends StepKind = StepKind> extends StepHandl
   /** True when the traced function turned out synchronous; undefined until it ran. */
   readonly sync: boolean | undefined;
   /** The local parent step, if any. */
-  readonly parent: MiddlewareStep | undefined;
+  readonly parent: MiddlewareControls | undefined;
   /**
    * Runs `fn` as a child step of this one through the same tracer (a guardrail check, a cache
    * lookup), whatever the active context is.
    */
-  child<C extends StepKind, R>(kind: C, options: StepOptions<C> | string | undefined, fn: (step: ActiveStep<C>) => R): R;
+  child<C extends StepKind, R>(
+    kind: C,
+    options: StepOptions<C> | string | undefined,
+    fn: (step: ActiveStep<C>) => R,
+  ): R;
   /**
    * Hands an ended step to the plugins, for middleware that held it back (tail sampling sets
    * `sampled = false`, then emits the steps of the traces it keeps).
    */
   emit(step: Step): void;
 }
+
+/** Every kind's fields, optional: middleware sees steps of any kind and checks `kind` itself. */
+export type AllKindFields = AgentFields &
+  RetrievalFields &
+  PromptFields &
+  LlmFields &
+  ToolFields &
+  EmbeddingFields &
+  RerankFields &
+  GuardrailFields;
+
+/**
+ * The step as middleware sees it: the controls plus the record's fields, writable (a redaction
+ * middleware replaces `input`; a cost middleware sets `cost`).
+ */
+export type MiddlewareStep<K extends StepKind = StepKind> = MiddlewareControls<K> &
+  Omit<StepCommon<K>, 'kind' | 'traceId' | 'spanId'> &
+  AllKindFields;
 
 /** What a step needs from its tracer. */
 export interface StepLifecycle {
@@ -97,7 +128,8 @@ export function toStepError(error: unknown, depth = 0): StepError {
     } catch {}
     const out: StepError = { type, message: typeof e.message === 'string' ? e.message : '' };
     try {
-      if (typeof e.stack === 'string') out.stack = e.stack.length > MAX_STACK ? e.stack.slice(0, MAX_STACK) : e.stack;
+      if (typeof e.stack === 'string')
+        out.stack = e.stack.length > MAX_STACK ? e.stack.slice(0, MAX_STACK) : e.stack;
       if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
       if (e.cause !== undefined && depth < MAX_CAUSE_DEPTH) out.cause = toStepError(e.cause, depth + 1);
     } catch {}
@@ -136,7 +168,7 @@ const COMMON_KEYS = new Set([
  * One class is record, handle and middleware view, so a step costs one allocation. Plugins see
  * it typed as `Step` (data only); `toJSON()` keeps internals out of serialised output.
  */
-export class StepRecord implements MiddlewareStep {
+export class StepRecord implements MiddlewareControls {
   // Fields are assigned in one order in the constructor so every record shares a hidden class.
   readonly kind: StepKind;
   name: string;
@@ -177,6 +209,10 @@ export class StepRecord implements MiddlewareStep {
   _done = false;
   /** @internal set once the step is final (middleware done); later updates are ignored */
   _sealed = false;
+  /** @internal set once plugins received the step, so a step is never delivered twice */
+  _delivered = false;
+  /** @internal the trace flags `_context` was made with */
+  _contextFlags = -1;
   /** @internal the context the step's code runs in, made on first use */
   _context: Context | undefined = undefined;
   /** @internal the thrown value itself, rethrown unchanged through the middleware chain */
@@ -264,7 +300,8 @@ export class StepRecord implements MiddlewareStep {
   }
 
   setAttributes(attributes: Attributes): this {
-    if (!this._sealed && attributes && typeof attributes === 'object') Object.assign(this.attributes, attributes);
+    if (!this._sealed && attributes && typeof attributes === 'object')
+      Object.assign(this.attributes, attributes);
     return this;
   }
 
@@ -304,7 +341,11 @@ export class StepRecord implements MiddlewareStep {
   }
 
   context(): Context {
-    this._context ??= contextWithStep(this._parentContext, this);
+    // Sampling middleware may change the flags before the function runs: the context follows.
+    if (this._context === undefined || this._contextFlags !== this.traceFlags) {
+      this._context = contextWithStep(this._parentContext, this);
+      this._contextFlags = this.traceFlags;
+    }
     return this._context;
   }
 
@@ -312,7 +353,11 @@ export class StepRecord implements MiddlewareStep {
     return formatTraceparent(this.traceId, this.spanId, this.traceFlags);
   }
 
-  child<C extends StepKind, R>(kind: C, options: StepOptions<C> | string | undefined, fn: (step: ActiveStep<C>) => R): R {
+  child<C extends StepKind, R>(
+    kind: C,
+    options: StepOptions<C> | string | undefined,
+    fn: (step: ActiveStep<C>) => R,
+  ): R {
     const base = (typeof options === 'string' ? { name: options } : { ...options }) as StepOptions<C>;
     base.parent = this;
     return this._lifecycle.run(kind, base, fn);
@@ -326,7 +371,8 @@ export class StepRecord implements MiddlewareStep {
   toJSON(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(this)) {
-      if (key === 'result' || key === 'sync' || key === 'options' || key === 'parent' || key.startsWith('_')) continue;
+      if (key === 'result' || key === 'sync' || key === 'options' || key === 'parent' || key.startsWith('_'))
+        continue;
       const value = (this as unknown as Record<string, unknown>)[key];
       if (value !== undefined) out[key] = value;
     }

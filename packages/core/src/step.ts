@@ -156,7 +156,6 @@ export interface LlmFields extends ModelFields {
   responseId?: string;
   /** Milliseconds from the step's start to the first streamed chunk. */
   timeToFirstTokenMs?: number;
-  stream?: boolean;
   /** Prompt this call was built from (links the generation to a managed prompt). */
   promptName?: string;
   promptVersion?: string | number;
@@ -224,7 +223,6 @@ export interface AgentFields {
   agentDescription?: string;
 }
 
-// biome-ignore lint/complexity/noBannedTypes: kinds with no fields of their own
 type NoFields = {};
 
 /** Kind → its own fields. Plugins may add kinds' fields by declaration merging. */

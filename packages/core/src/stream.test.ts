@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { createTracer } from './tracer.js';
 import { MemoryPlugin } from './testing/index.js';
+import { createTracer } from './tracer.js';
 
-function setup(use: Parameters<typeof createTracer>[0] extends infer O ? (O extends { use?: infer U } ? U : never) : never = []) {
+function setup(
+  use: Parameters<typeof createTracer>[0] extends infer O
+    ? O extends { use?: infer U }
+      ? U
+      : never
+    : never = [],
+) {
   const memory = new MemoryPlugin();
   const tracer = createTracer({ plugins: [memory], use, flushOnExit: false });
   return { memory, tracer };
@@ -28,7 +34,9 @@ describe('async generators', () => {
     expect(step.stream).toMatchObject({ state: 'completed', chunks: 2 });
     expect(step.kind === 'llm' && step.timeToFirstTokenMs).toBeGreaterThan(0);
     expect(step.events.map((e) => e.name)).toContain('first-token');
-    expect(step.endTime! - step.startTime).toBeGreaterThanOrEqual(step.kind === 'llm' ? step.timeToFirstTokenMs! : 0);
+    expect(step.endTime! - step.startTime).toBeGreaterThanOrEqual(
+      step.kind === 'llm' ? step.timeToFirstTokenMs! : 0,
+    );
   });
 
   it('runs the producer in the step context on every pull', async () => {
@@ -45,7 +53,14 @@ describe('async generators', () => {
     await tracer.chain('consumer', async () => {
       for await (const _ of stream) seen.push(`consumer:${tracer.activeStep()?.name}`);
     });
-    expect(seen).toEqual(['producer', 'consumer:consumer', 'producer', 'consumer:consumer', 'producer', 'consumer:consumer']);
+    expect(seen).toEqual([
+      'producer',
+      'consumer:consumer',
+      'producer',
+      'consumer:consumer',
+      'producer',
+      'consumer:consumer',
+    ]);
     expect(memory.one('producer').stream?.state).toBe('completed');
   });
 
@@ -91,7 +106,11 @@ describe('async generators', () => {
       })(),
     ).rejects.toBe(error);
     expect(chunks).toEqual(['a']);
-    expect(memory.one('errs')).toMatchObject({ status: 'error', stream: { state: 'error', chunks: 1 }, error: { message: 'mid-stream' } });
+    expect(memory.one('errs')).toMatchObject({
+      status: 'error',
+      stream: { state: 'error', chunks: 1 },
+      error: { message: 'mid-stream' },
+    });
   });
 
   it('ends a stream nobody consumed at flush, marked not-consumed', async () => {
@@ -220,7 +239,9 @@ describe('web ReadableStreams', () => {
     for await (const c of a) got.push(c);
     const b = tracer.llm('piped', () => source());
     const upper = b.pipeThrough(
-      new TransformStream<string, string>({ transform: (c, controller) => controller.enqueue(c.toUpperCase()) }),
+      new TransformStream<string, string>({
+        transform: (c, controller) => controller.enqueue(c.toUpperCase()),
+      }),
     );
     for await (const c of upper) got.push(c);
     expect(got).toEqual(['r1', 'r2', 'R1', 'R2']);

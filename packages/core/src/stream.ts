@@ -141,7 +141,9 @@ function wrapIterator(iterator: AnyIterator, tracker: StreamTracker): AsyncItera
     next: (...args: [] | [unknown]) => tracker.pull(() => next.apply(iterator, args)),
     return: (value?: unknown) => {
       tracker.finish('cancelled');
-      return ret ? context.with(tracker.ctx, () => ret.call(iterator, value)) : Promise.resolve({ done: true, value });
+      return ret
+        ? context.with(tracker.ctx, () => ret.call(iterator, value))
+        : Promise.resolve({ done: true, value });
     },
     throw: (error?: unknown) => {
       if (!thr) {
@@ -189,7 +191,14 @@ export function instrumentStream(value: object, tracker: StreamTracker): boolean
   }
 }
 
-const READABLE_METHODS: PropertyKey[] = ['getReader', 'pipeTo', 'pipeThrough', 'tee', 'values', Symbol.asyncIterator];
+const READABLE_METHODS: PropertyKey[] = [
+  'getReader',
+  'pipeTo',
+  'pipeThrough',
+  'tee',
+  'values',
+  Symbol.asyncIterator,
+];
 
 function instrumentReadable(stream: ReadableStream<unknown>, tracker: StreamTracker): void {
   const proto = Object.getPrototypeOf(stream) as Record<PropertyKey, (...args: unknown[]) => unknown>;

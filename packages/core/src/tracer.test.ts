@@ -1,14 +1,18 @@
 import { describe, expect, it, vi } from 'vitest';
 import { observer } from './compose.js';
 import { SpanchainError } from './errors.js';
-import { createTracer } from './tracer.js';
 import { MemoryPlugin } from './testing/index.js';
+import { createTracer } from './tracer.js';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 function setup(options: Parameters<typeof createTracer>[0] = {}) {
   const memory = new MemoryPlugin();
-  const tracer = createTracer({ flushOnExit: false, ...options, plugins: [memory, ...(options.plugins ?? [])] });
+  const tracer = createTracer({
+    flushOnExit: false,
+    ...options,
+    plugins: [memory, ...(options.plugins ?? [])],
+  });
   return { memory, tracer };
 }
 
@@ -127,7 +131,12 @@ describe('errors', () => {
     expect(thrown).toBe(error);
     const step = memory.one('t');
     expect(step.status).toBe('error');
-    expect(step.error).toMatchObject({ type: 'TypeError', message: 'outer', code: 'E_BAD', cause: { type: 'RangeError', message: 'inner' } });
+    expect(step.error).toMatchObject({
+      type: 'TypeError',
+      message: 'outer',
+      code: 'E_BAD',
+      cause: { type: 'RangeError', message: 'inner' },
+    });
     expect(step.error?.stack).toContain('TypeError: outer');
   });
 
@@ -140,7 +149,10 @@ describe('errors', () => {
       }),
     ).rejects.toBe(error);
     await tracer.flush();
-    expect(memory.one('l')).toMatchObject({ status: 'error', error: { type: 'Error', message: 'async boom' } });
+    expect(memory.one('l')).toMatchObject({
+      status: 'error',
+      error: { type: 'Error', message: 'async boom' },
+    });
   });
 
   it('records non-Error throws', async () => {
@@ -163,11 +175,18 @@ describe('errors', () => {
   it('records trace fields and identity on failed steps too', async () => {
     const { memory, tracer } = setup();
     await tracer
-      .agent({ name: 'root', trace: { userId: 'u1', sessionId: 's1', tags: ['beta'] }, identity: { team: 'search' } }, async () => {
-        await tracer.tool('fails', async () => {
-          throw new Error('x');
-        });
-      })
+      .agent(
+        {
+          name: 'root',
+          trace: { userId: 'u1', sessionId: 's1', tags: ['beta'] },
+          identity: { team: 'search' },
+        },
+        async () => {
+          await tracer.tool('fails', async () => {
+            throw new Error('x');
+          });
+        },
+      )
       .catch(() => {});
     const failed = memory.one('fails');
     expect(failed.status).toBe('error');
@@ -187,7 +206,12 @@ describe('manual steps', () => {
     step.update({ model: 'changed' });
     await tracer.flush();
     expect(memory.steps).toHaveLength(1);
-    expect(memory.one('manual')).toMatchObject({ status: 'ok', output: 'done', model: 'm', usage: { inputTokens: 3, outputTokens: 4 } });
+    expect(memory.one('manual')).toMatchObject({
+      status: 'ok',
+      output: 'done',
+      model: 'm',
+      usage: { inputTokens: 3, outputTokens: 4 },
+    });
   });
 
   it('fails with the error recorded', async () => {
@@ -325,7 +349,12 @@ describe('trace fields, identity and continuation', () => {
     const { memory, tracer } = setup();
     const existing = '4bf92f3577b34da6a3ce929d0e0e4736';
     await tracer.chain(
-      { name: 'joined', existingTraceId: existing.toUpperCase(), updateTraceKeys: ['output'], trace: { name: 'ignored?' } },
+      {
+        name: 'joined',
+        existingTraceId: existing.toUpperCase(),
+        updateTraceKeys: ['output'],
+        trace: { name: 'ignored?' },
+      },
       async () => tracer.tool('child', () => 1),
     );
     const joined = memory.one('joined');
@@ -340,10 +369,17 @@ describe('trace fields, identity and continuation', () => {
   it('accepts a UUID as existing trace id and a parent span id', async () => {
     const { memory, tracer } = setup();
     await tracer.chain(
-      { name: 'j', existingTraceId: '4bf92f35-77b3-4da6-a3ce-929d0e0e4736', existingParentSpanId: '00f067aa0ba902b7' },
+      {
+        name: 'j',
+        existingTraceId: '4bf92f35-77b3-4da6-a3ce-929d0e0e4736',
+        existingParentSpanId: '00f067aa0ba902b7',
+      },
       () => 1,
     );
-    expect(memory.one('j')).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', parentSpanId: '00f067aa0ba902b7' });
+    expect(memory.one('j')).toMatchObject({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      parentSpanId: '00f067aa0ba902b7',
+    });
   });
 
   it('ignores a malformed existing trace id with a warning, starting a new trace', async () => {
@@ -351,7 +387,9 @@ describe('trace fields, identity and continuation', () => {
     const { memory, tracer } = setup({ onError });
     await tracer.chain({ name: 'j', existingTraceId: 'not-an-id' }, () => 1);
     expect(memory.one('j').traceKeys.length).toBeGreaterThan(5);
-    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ source: 'step.existingTraceId', level: 'warning' }));
+    expect(onError).toHaveBeenCalledWith(
+      expect.objectContaining({ source: 'step.existingTraceId', level: 'warning' }),
+    );
     expect(tracer.stats().errors['step.existingTraceId']).toBe(1);
   });
 
@@ -381,7 +419,10 @@ describe('trace fields, identity and continuation', () => {
 
   it('takes a traceparent string as parent', async () => {
     const { memory, tracer } = setup();
-    tracer.tool({ name: 'remote-child', parent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }, () => 1);
+    tracer.tool(
+      { name: 'remote-child', parent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      () => 1,
+    );
     expect(memory.one('remote-child')).toMatchObject({
       traceId: '0af7651916cd43dd8448eb211c80319c',
       parentSpanId: 'b7ad6b7169203331',

@@ -1,4 +1,10 @@
-import { type Context, context as otelContext, ROOT_CONTEXT, type SpanContext, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  context as otelContext,
+  ROOT_CONTEXT,
+  type SpanContext,
+  trace,
+} from '@opentelemetry/api';
 import { type AttemptPlan, attemptPlan, runAttempts } from './attempts.js';
 import { compose, type Middleware, middlewaresFor } from './compose.js';
 import { ensureContextManager, STEP_CONTEXT_KEY } from './context.js';
@@ -12,19 +18,19 @@ import {
   type StepFunction,
   workDone,
 } from './execute.js';
+import { onBeforeExit } from './exit.js';
+import { NOOP_STEP } from './noop-step.js';
+import { type ResolvedTracerOptions, resolveTracerOptions, type TracerOptions } from './options.js';
 import { type FlushReport, isPlugin, type Plugin, type PluginStats } from './plugin.js';
 import { PluginHost } from './plugin-host.js';
 import { DeferredPlugin, resolvePluginPackage } from './plugin-loader.js';
-import { extractContext, type HeaderCarrier, injectContext } from './propagation.js';
-import { createStepRecord, type StepDefaults } from './step-factory.js';
-import { STEP_KINDS, type Step, type StepKind } from './step.js';
-import type { StepOptions } from './step-options.js';
-import type { ActiveStep, StepHandle, StepLifecycle, StepRecord } from './step-record.js';
-import { NOOP_STEP } from './noop-step.js';
-import type { StreamTracker } from './stream.js';
-import { type ResolvedTracerOptions, resolveTracerOptions, type TracerOptions } from './options.js';
 import { createConsolePlugin } from './plugins/console/index.js';
-import { onBeforeExit } from './exit.js';
+import { extractContext, type HeaderCarrier, injectContext } from './propagation.js';
+import { STEP_KINDS, type Step, type StepKind } from './step.js';
+import { createStepRecord, type StepDefaults } from './step-factory.js';
+import type { StepOptions } from './step-options.js';
+import { type ActiveStep, type StepHandle, type StepLifecycle, StepRecord } from './step-record.js';
+import type { StreamTracker } from './stream.js';
 
 interface KindChain {
   chain: Middleware;
@@ -81,7 +87,11 @@ export class Tracer {
     this.host = new PluginHost(this.errors);
     for (const entry of this.options.plugins) this.host.add(this.plugin(entry));
     this.composeChains();
-    this.defaults = { serviceName: this.serviceName, errors: this.errors, validate: this.options.validateSteps };
+    this.defaults = {
+      serviceName: this.serviceName,
+      errors: this.errors,
+      validate: this.options.validateSteps,
+    };
     this.lifecycle = {
       completed: (step) => {
         if (workDone(step, this.runs)) this.settling.add(step);
@@ -146,7 +156,11 @@ export class Tracer {
     if (!kindChain) {
       const o = step.options;
       const plan = o.retry !== undefined || o.fallbacks !== undefined ? attemptPlan(o, undefined) : undefined;
-      return executeDirect(this.exec, step, plan ? (s) => attempts(s, plan) : (fn as unknown as StepFunction<R>));
+      return executeDirect(
+        this.exec,
+        step,
+        plan ? (s) => attempts(s, plan) : (fn as unknown as StepFunction<R>),
+      );
     }
     // Middleware may set retry defaults before next(), so the plan is made when the function runs.
     const run: StepFunction<R> = (s) => {
@@ -218,17 +232,32 @@ export class Tracer {
       this.counters.unsampled++;
       return;
     }
+    this.deliver(step);
+  }
+
+  private deliver(step: StepRecord): void {
+    if (step._delivered) return;
+    step._delivered = true;
     this.deliveredSinceFlush++;
     this.host.end(step.record);
   }
 
   /**
-   * Hands an ended step to the plugins. For middleware that holds steps back and releases them
-   * later (tail sampling); the tracer delivers every other step itself.
+   * Hands a step to the plugins, for middleware that held it back and releases it later (tail
+   * sampling). A step still finishing is marked sampled and delivered once final; a step is never
+   * delivered twice.
    */
   emit(step: Step): void {
-    this.deliveredSinceFlush++;
-    this.host.end(step);
+    if (!(step instanceof StepRecord)) {
+      this.deliveredSinceFlush++;
+      this.host.end(step);
+      return;
+    }
+    if (!step.sampled) {
+      step.sampled = true;
+      if (step._sealed) this.counters.unsampled--;
+    }
+    if (step._sealed) this.deliver(step);
   }
 
   /** The step active in the current context, if any. */

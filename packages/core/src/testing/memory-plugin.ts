@@ -69,7 +69,11 @@ export class MemoryPlugin implements Plugin {
   }
 
   stats(): Partial<PluginCounters> {
-    return { exported: this.steps.length, queued: 0, dropped: this.droppedCount ? { limit: this.droppedCount } : {} };
+    return {
+      exported: this.steps.length,
+      queued: 0,
+      dropped: this.droppedCount ? { limit: this.droppedCount } : {},
+    };
   }
 
   clear(): void {
@@ -96,7 +100,8 @@ export class MemoryPlugin implements Plugin {
   trees(traceId?: string): StepTree[] {
     const steps = traceId ? this.steps.filter((s) => s.traceId === traceId) : this.steps;
     const nodes = new Map<string, StepTree>();
-    for (const step of [...steps].sort((a, b) => a.startTime - b.startTime)) nodes.set(step.spanId, { step, children: [] });
+    for (const step of [...steps].sort((a, b) => a.startTime - b.startTime))
+      nodes.set(step.spanId, { step, children: [] });
     const roots: StepTree[] = [];
     for (const node of nodes.values()) {
       const parent = node.step.parentSpanId ? nodes.get(node.step.parentSpanId) : undefined;
@@ -115,5 +120,8 @@ export class MemoryPlugin implements Plugin {
 
 /** Renders trees as indented `kind name` lines, for readable assertions. */
 export function formatTrees(trees: StepTree[], depth = 0): string[] {
-  return trees.flatMap((t) => [`${'  '.repeat(depth)}${t.step.kind} ${t.step.name}`, ...formatTrees(t.children, depth + 1)]);
+  return trees.flatMap((t) => [
+    `${'  '.repeat(depth)}${t.step.kind} ${t.step.name}`,
+    ...formatTrees(t.children, depth + 1),
+  ]);
 }
