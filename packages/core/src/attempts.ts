@@ -79,6 +79,7 @@ export function runAttempts(
   fn: (step: StepHandle) => unknown,
   runChild: RunChild,
 ): unknown {
+  // Attempts start from the call's own options: the record may already be redacted.
   const inherited: Record<string, unknown> = {};
   for (const key of Object.keys(parent.options)) {
     if (!CALL_KEYS.has(key)) inherited[key] = (parent.options as Record<string, unknown>)[key];

@@ -37,7 +37,7 @@ function begin(host: ExecutionHost, step: StepRecord): void {
 }
 
 function recordOutput(step: StepRecord, value: unknown): void {
-  step.result = value;
+  step.returnValue = value;
   if (step.output === undefined && value !== undefined) step.output = value;
 }
 
@@ -74,7 +74,7 @@ function followStream(host: ExecutionHost, step: StepRecord, value: unknown): bo
     step.stream = undefined;
     return false;
   }
-  step.result = value;
+  step.returnValue = value;
   host.openStreams.add(tracker);
   host.streamStarted(step);
   return true;
@@ -192,8 +192,8 @@ export function executeChained<R>(
     return returned as R;
   }
   return new Promise((resolve, reject) => {
-    run.onStream = () => resolve(step.result as never);
-    final.then(() => resolve(step.result as never), reject);
+    run.onStream = () => resolve(step.returnValue as never);
+    final.then(() => resolve(step.returnValue as never), reject);
   }) as R;
 }
 
@@ -217,8 +217,8 @@ export function workDone(step: StepRecord, runs: WeakMap<StepRecord, ChainRun>):
 export function finalize(host: ExecutionHost, step: StepRecord, chainError: unknown): void {
   if (!step._done) {
     // Short-circuited: the function never ran (cache hit, guardrail block).
-    if (chainError === undefined && step.result !== undefined && step.output === undefined)
-      step.output = step.result;
+    if (chainError === undefined && step.returnValue !== undefined && step.output === undefined)
+      step.output = step.returnValue;
     begin(host, step);
     if (chainError === undefined) step.end();
     else step.fail(chainError);

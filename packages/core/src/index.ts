@@ -20,6 +20,17 @@ export {
   newTraceId,
   normalizeTraceId,
 } from './ids.js';
+export { type LimitsOptions, LimitsOptionsSchema, limits } from './middleware/limits/index.js';
+export {
+  applyRedaction,
+  type MaskFunction,
+  REDACTED,
+  REDACTED_EMAIL,
+  REDACTED_KEY,
+  type RedactOptions,
+  RedactOptionsSchema,
+  redact,
+} from './middleware/redact/index.js';
 export {
   type ResolvedSampleOptions,
   resolveSampleOptions,

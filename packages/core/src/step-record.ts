@@ -64,7 +64,7 @@ export interface MiddlewareControls<K extends StepKind = StepKind> extends StepH
    * What the caller receives: the traced function's return value, or a middleware's replacement
    * (a cache hit, a fallback). Never exported to a backend.
    */
-  result: unknown;
+  returnValue: unknown;
   /** The options of this call (`maskInput`, `retry`, `sample`, …). */
   readonly options: Readonly<StepOptions>;
   /** True when the traced function turned out synchronous; undefined until it ran. */
@@ -85,6 +85,8 @@ export interface MiddlewareControls<K extends StepKind = StepKind> extends StepH
    * `sampled = false`, then emits the steps of the traces it keeps).
    */
   emit(step: Step): void;
+  /** Reports an internal error (a failing masker, a broken check) to the tracer's error handler. */
+  reportError(source: string, error: unknown): void;
 }
 
 /** Every kind's fields, optional: middleware sees steps of any kind and checks `kind` itself. */
@@ -113,6 +115,8 @@ export interface StepLifecycle {
   run<C extends StepKind, R>(kind: C, options: StepOptions<C>, fn: (step: ActiveStep<C>) => R): R;
   /** Delivers an ended step to the plugins. */
   emit(step: Step): void;
+  /** Reports an internal error to the tracer's error handler. */
+  reportError(source: string, error: unknown): void;
 }
 
 const MAX_CAUSE_DEPTH = 5;
@@ -199,7 +203,7 @@ export class StepRecord implements MiddlewareControls {
   attempt: AttemptInfo | undefined = undefined;
   serviceName: string;
 
-  result: unknown = undefined;
+  returnValue: unknown = undefined;
   sync: boolean | undefined = undefined;
   readonly options: Readonly<StepOptions>;
   readonly parent: StepRecord | undefined;
@@ -367,11 +371,21 @@ export class StepRecord implements MiddlewareControls {
     this._lifecycle.emit(step);
   }
 
+  reportError(source: string, error: unknown): void {
+    this._lifecycle.reportError(source, error);
+  }
+
   /** The record's data, without the handle's internals. */
   toJSON(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(this)) {
-      if (key === 'result' || key === 'sync' || key === 'options' || key === 'parent' || key.startsWith('_'))
+      if (
+        key === 'returnValue' ||
+        key === 'sync' ||
+        key === 'options' ||
+        key === 'parent' ||
+        key.startsWith('_')
+      )
         continue;
       const value = (this as unknown as Record<string, unknown>)[key];
       if (value !== undefined) out[key] = value;

@@ -267,7 +267,7 @@ describe('middleware chain', () => {
     const { memory, tracer } = setup({
       use: [
         async (step) => {
-          step.result = 'cached';
+          step.returnValue = 'cached';
         },
       ],
     });
@@ -284,7 +284,7 @@ describe('middleware chain', () => {
           try {
             await next();
           } catch {
-            step.result = 'fallback value';
+            step.returnValue = 'fallback value';
           }
         },
       ],

@@ -99,6 +99,7 @@ export class Tracer {
       },
       run: (kind, options, fn) => this.step(kind, options, fn),
       emit: (step) => this.emit(step),
+      reportError: (source, error) => this.errors.report(source, error),
     };
     this.exec = {
       plugins: this.host,
