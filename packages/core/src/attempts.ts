@@ -7,7 +7,10 @@ import type { StepHandle, StepRecord } from './step-record.js';
 /** Option key (a symbol, so it is never copied as a kind field) that marks an attempt's step. */
 export const ATTEMPT = Symbol('spanchain.attempt');
 
-/** Option keys that belong to the call, not to the step's kind: attempts do not inherit them. */
+/**
+ * Option keys that belong to the call, not to the step's kind: attempts do not inherit them.
+ * `maskInput`/`maskOutput` are inherited on purpose: an attempt carries the same content.
+ */
 const CALL_KEYS = new Set([
   'name',
   'input',
@@ -20,8 +23,6 @@ const CALL_KEYS = new Set([
   'existingTraceId',
   'existingParentSpanId',
   'updateTraceKeys',
-  'maskInput',
-  'maskOutput',
   'sample',
   'startTime',
   'retry',
@@ -64,7 +65,9 @@ export function backoffDelay(policy: AttemptPlan['policy'], retry: number): numb
 type RunChild = <R>(kind: StepKind, options: StepOptions, fn: (step: StepHandle) => R) => R;
 
 function fallbackName(fallback: Fallback, index: number): string {
-  return fallback.name ?? fallback.model ?? (fallback.fn?.name || `fallback-${index + 1}`);
+  // An inline `{ fn: async () => … }` is named "fn" by inference: that says nothing.
+  const fnName = fallback.fn?.name;
+  return fallback.name ?? fallback.model ?? (fnName && fnName !== 'fn' ? fnName : `fallback-${index + 1}`);
 }
 
 /**
@@ -131,7 +134,8 @@ export function runAttempts(
         parent.addEvent('retry', { attempt: retry, 'delay.ms': Math.round(delay) });
         await sleep(delay);
         attempts.retries = retry;
-        pending = Promise.resolve(attempt({}, { number: number++ }, fn));
+        // A retry that throws synchronously must land in this loop's catch like a rejection.
+        pending = new Promise((resolve) => resolve(attempt({}, { number: number++ }, fn)));
       }
     }
     for (const [index, fallback] of plan.fallbacks.entries()) {

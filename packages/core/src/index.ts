@@ -32,6 +32,14 @@ export {
   redact,
 } from './middleware/redact/index.js';
 export {
+  type FallbackOptions,
+  FallbackOptionsSchema,
+  fallback,
+  type RetryOptions,
+  RetryOptionsSchema,
+  retry,
+} from './middleware/retry/index.js';
+export {
   type ResolvedSampleOptions,
   resolveSampleOptions,
   type SampleMiddleware,

@@ -165,7 +165,8 @@ export class Tracer {
     }
     // Middleware may set retry defaults before next(), so the plan is made when the function runs.
     const run: StepFunction<R> = (s) => {
-      const plan = attemptPlan(s.options, s._retryDefaults);
+      // An attempt never plans attempts of its own, whatever a middleware set.
+      const plan = s.attempt ? undefined : attemptPlan(s.options, s._retryDefaults);
       return plan ? attempts(s, plan) : (fn as unknown as StepFunction<R>)(s);
     };
     return executeChained(this.exec, step, kindChain.chain, kindChain.observer, run, this.runs);
