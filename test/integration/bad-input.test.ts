@@ -34,7 +34,17 @@ function corpus(): [string, unknown][] {
     ['50 MB string', 'x'.repeat(50 * 1024 * 1024)],
     ['huge array', Array.from({ length: 200_000 }, (_, i) => i)],
     ['deep object', Array.from({ length: 500 }).reduce<unknown>((inner) => ({ inner }), 'bottom')],
-    ['Proxy whose traps throw', new Proxy({}, { ownKeys: () => { throw new Error('trap'); } })],
+    [
+      'Proxy whose traps throw',
+      new Proxy(
+        {},
+        {
+          ownKeys: () => {
+            throw new Error('trap');
+          },
+        },
+      ),
+    ],
   ];
 }
 
@@ -43,9 +53,15 @@ describe('the bad-input corpus', () => {
     it(`traces ${label} as input, output and tool arguments without throwing`, async () => {
       const memory = new MemoryPlugin();
       const lines: string[] = [];
+      const reports: string[] = [];
       const tracer = createTracer({
-        plugins: [memory, createConsolePlugin({ format: 'jsonl', stream: { write: (s: string) => lines.push(s) } })],
+        plugins: [
+          memory,
+          createConsolePlugin({ format: 'jsonl', stream: { write: (s: string) => lines.push(s) } }),
+        ],
         use: [limits({ maxBytes: 64 * 1024 }), redact({ patterns: { emails: true, apiKeys: true } })],
+        // Values redact cannot scan in full are recorded as [REDACTED] and reported here.
+        onError: (report) => reports.push(report.source),
         flushOnExit: false,
       });
       const returned = await tracer.tool({ name: 'bad', input: value, arguments: value }, async () => value);
@@ -53,10 +69,15 @@ describe('the bad-input corpus', () => {
       await tracer.flush();
       const step = memory.one('bad');
       expect(step.status).toBe('ok');
-      const json = JSON.stringify({ input: step.input, output: step.output, args: (step as { arguments?: unknown }).arguments });
+      const json = JSON.stringify({
+        input: step.input,
+        output: step.output,
+        args: (step as { arguments?: unknown }).arguments,
+      });
       expect(json.length).toBeLessThan(300_000);
       expect(lines).toHaveLength(1);
       expect(() => JSON.parse(lines[0]!)).not.toThrow();
+      for (const source of reports) expect(source).toMatch(/^middleware:redact/);
     });
   }
 });

@@ -9,7 +9,6 @@ export const ERROR_CODES = {
   INVALID_PLUGIN: 'A plugin object does not follow the plugin contract.',
   NEXT_CALLED_MULTIPLE_TIMES: 'A middleware called next() more than once.',
   GUARDRAIL_BLOCKED: 'A guardrail blocked the step.',
-  TRACER_SHUT_DOWN: 'The tracer was used after shutdown().',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

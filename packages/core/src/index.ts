@@ -20,6 +20,24 @@ export {
   newTraceId,
   normalizeTraceId,
 } from './ids.js';
+export { type CostOptions, CostOptionsSchema, cost } from './middleware/cost/index.js';
+export {
+  computeCost,
+  DEFAULT_PRICES,
+  findPrice,
+  type ModelPrice,
+  PRICES_AS_OF,
+  type PriceTable,
+} from './middleware/cost/prices.js';
+export {
+  type GuardrailAnnotation,
+  type GuardrailCheck,
+  type GuardrailOptions,
+  GuardrailOptionsSchema,
+  type GuardrailTarget,
+  type GuardrailVerdict,
+  guardrail,
+} from './middleware/guardrail/index.js';
 export { type LimitsOptions, LimitsOptionsSchema, limits } from './middleware/limits/index.js';
 export {
   applyRedaction,

@@ -102,7 +102,7 @@ function kindDetails(step: Step, out: Detail[]): void {
     case 'embedding': {
       modelDetails(step, out);
       const count = finite(step.count) ?? list(step.texts)?.length;
-      if (count !== undefined) out.push({ text: `${formatCount(count)} texts` });
+      if (count !== undefined) out.push({ text: `${formatCount(count)} ${count === 1 ? 'text' : 'texts'}` });
       return;
     }
     case 'rerank': {

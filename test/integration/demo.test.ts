@@ -1,0 +1,52 @@
+// The README's demo, run as users run it: a child process over the built packages.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const main = fileURLToPath(new URL('../../examples/quickstart/src/main.mjs', import.meta.url));
+
+describe('the quickstart demo', () => {
+  it('prints the waterfall of the whole RAG trace to stderr and the answer to stdout', async () => {
+    const { stdout, stderr } = await run(process.execPath, [main, 'How do plugins reach several backends?'], {
+      env: { ...process.env, FORCE_COLOR: '0', SPANCHAIN_PLUGINS: '' },
+      timeout: 20_000,
+    });
+    expect(stdout).toContain('Sources:');
+    expect(stdout.toLowerCase()).toContain('backend');
+    const lines = stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^rag-demo .* trace [0-9a-f]{32}$/);
+    for (const [kind, name] of [
+      ['agent', 'docs-assistant'],
+      ['retrieval', 'search-docs'],
+      ['embedding', 'embed-query'],
+      ['prompt', 'build-prompt'],
+      ['llm', 'answer'],
+      ['guardrail', 'non-empty-answer'],
+      ['tool', 'cite-sources'],
+    ]) {
+      expect(
+        lines.some((l) => l.includes(`✓ ${kind}`) && l.includes(name)),
+        `${kind} ${name}`,
+      ).toBe(true);
+    }
+    expect(stderr).toMatch(/local-extractive-1 · \d+→\d+ tok/);
+    expect(stderr).not.toContain('\u001b[');
+  });
+
+  it('masks the e-mail address in the question before any plugin sees it', async () => {
+    const { stderr } = await run(process.execPath, [main], {
+      env: { ...process.env, SPANCHAIN_CONSOLE_FORMAT: 'jsonl', SPANCHAIN_PLUGINS: '' },
+      timeout: 20_000,
+    });
+    const steps = stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { name: string; input?: string; redacted?: string[] });
+    const agent = steps.find((s) => s.name === 'docs-assistant');
+    expect(agent?.input).toContain('[REDACTED:email]');
+    expect(stderr).not.toContain('ana@example.com');
+    expect(steps).toHaveLength(7);
+  });
+});
