@@ -14,6 +14,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 export const STEP_CONTEXT_KEY = createContextKey('spanchain.step');
 
 let checked = false;
+/** The manager spanchain installed, used directly on the hot path; undefined when the app has its own. */
+let installed: AsyncLocalStorageContextManager | undefined;
 
 /**
  * Makes sure OpenTelemetry context propagates across `await`: if the app registered a context
@@ -31,7 +33,27 @@ export function ensureContextManager(): boolean {
   if (works) return false;
   const manager = new AsyncLocalStorageContextManager();
   manager.enable();
-  return context.setGlobalContextManager(manager);
+  if (!context.setGlobalContextManager(manager)) return false;
+  installed = manager;
+  return true;
+}
+
+/**
+ * The active context. The API facade looks its manager up (with a version check) on every call;
+ * when the manager is the one spanchain installed, it is asked directly.
+ */
+export function activeContext(): Context {
+  return installed ? installed.active() : context.active();
+}
+
+/** Runs `fn` with `ctx` active (see `activeContext` for why the manager may be called directly). */
+export function withContext<A extends unknown[], R>(
+  ctx: Context,
+  fn: (...args: A) => R,
+  thisArg?: unknown,
+  ...args: A
+): R {
+  return installed ? installed.with(ctx, fn, thisArg, ...args) : context.with(ctx, fn, thisArg, ...args);
 }
 
 /** The minimum a context needs to know about a step. */
@@ -55,16 +77,75 @@ export function stepSpanContext(step: ContextStep): SpanContext {
 }
 
 /**
+ * A context node carrying one step. OpenTelemetry's own context copies its whole Map on each
+ * `setValue`, twice per step (step and span); this node is one small object, and the
+ * non-recording span with the step's ids is made only when someone asks for the active span.
+ * Other keys are looked up in the parent; `setValue` adds a node on top, as the API requires.
+ */
+class StepContext implements Context {
+  private span: Span | undefined;
+
+  constructor(
+    private readonly parent: Context,
+    private readonly step: ContextStep,
+  ) {}
+
+  getValue(key: symbol): unknown {
+    if (key === STEP_CONTEXT_KEY) return this.step;
+    if (key === SPAN_KEY) {
+      this.span ??= trace.wrapSpanContext(stepSpanContext(this.step));
+      return this.span;
+    }
+    return this.parent.getValue(key);
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return new ValueContext(this, key, value);
+  }
+
+  deleteValue(key: symbol): Context {
+    return new ValueContext(this, key, undefined);
+  }
+}
+
+class ValueContext implements Context {
+  constructor(
+    private readonly parent: Context,
+    private readonly key: symbol,
+    private readonly value: unknown,
+  ) {}
+
+  getValue(key: symbol): unknown {
+    return key === this.key ? this.value : this.parent.getValue(key);
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return new ValueContext(this, key, value);
+  }
+
+  deleteValue(key: symbol): Context {
+    return new ValueContext(this, key, undefined);
+  }
+}
+
+// The API keeps the active span under `createContextKey('OpenTelemetry Context Key SPAN')`, a
+// `Symbol.for`. Checked once against the API itself; if a future API stores spans otherwise,
+// steps fall back to the API's own context.
+const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
+const probe = new StepContext(ROOT_CONTEXT, {
+  traceId: '0af7651916cd43dd8448eb211c80319c',
+  spanId: 'b7ad6b7169203331',
+  traceFlags: 1,
+});
+const fastContext = trace.getSpanContext(probe)?.spanId === 'b7ad6b7169203331';
+
+/**
  * A context in which `step` is the active step and a non-recording span with the step's ids is
  * the active span, so spans the app creates inside the step become its children.
  */
 export function contextWithStep(parent: Context, step: ContextStep): Context {
-  const span: Span = trace.wrapSpanContext(stepSpanContext(step));
-  return trace.setSpan(parent.setValue(STEP_CONTEXT_KEY, step), span);
-}
-
-export function activeContext(): Context {
-  return context.active();
+  if (fastContext) return new StepContext(parent, step);
+  return trace.setSpan(parent.setValue(STEP_CONTEXT_KEY, step), trace.wrapSpanContext(stepSpanContext(step)));
 }
 
 export function stepFromContext<T>(ctx: Context): T | undefined {

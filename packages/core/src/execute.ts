@@ -1,5 +1,5 @@
-import { context } from '@opentelemetry/api';
 import type { Middleware } from './compose.js';
+import { withContext } from './context.js';
 import type { ErrorReporter } from './error-handler.js';
 import type { PluginHost } from './plugin-host.js';
 import { type MiddlewareStep, type StepRecord, toStepError } from './step-record.js';
@@ -85,7 +85,7 @@ function invoke(host: ExecutionHost, step: StepRecord, fn: StepFunction): unknow
   begin(host, step);
   let returned: unknown;
   try {
-    returned = context.with(step.context(), fn, undefined, step);
+    returned = withContext(step.context(), fn, undefined, step);
   } catch (error) {
     step.sync = true;
     step.fail(error);
@@ -229,11 +229,14 @@ export function finalize(host: ExecutionHost, step: StepRecord, chainError: unkn
     const error = step.error;
     step.status = 'ok';
     step.error = undefined;
-    step.events.push({
-      name: 'error-recovered',
-      time: step.endTime ?? step.startTime,
-      attributes: { 'error.type': error?.type ?? 'Error', 'error.message': error?.message ?? '' },
-    });
+    step.events = [
+      ...step.events,
+      {
+        name: 'error-recovered',
+        time: step.endTime ?? step.startTime,
+        attributes: { 'error.type': error?.type ?? 'Error', 'error.message': error?.message ?? '' },
+      },
+    ];
   }
   host.finalized(step);
 }

@@ -1,42 +1,44 @@
 import { randomFillSync } from 'node:crypto';
 
 /**
- * W3C ids from a pool of crypto-random bytes: one `randomFillSync` per 4 KiB instead of one per id,
- * hex-encoded through a 256-entry table (faster than `Buffer#toString('hex')` for 8 and 16 bytes).
+ * W3C ids cut from a pool of crypto-random hex: one `randomFillSync` and one hex encoding per
+ * 16 KiB of randomness, then each id is a `slice` of that string (about 30 ns, against 100-170 ns
+ * for encoding 8 or 16 bytes per id). A sliced id keeps its 32 KiB pool string alive for as long
+ * as the id lives; a few pools at most are alive at once.
  */
-const POOL_SIZE = 4096;
-const pool = Buffer.allocUnsafe(POOL_SIZE);
-let offset = POOL_SIZE;
+const RAW = Buffer.allocUnsafe(16_384);
+let pool = '';
+let offset = 0;
 
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
-
-function hexFromPool(bytes: number): string {
-  if (offset + bytes > POOL_SIZE) {
-    randomFillSync(pool);
+function hexFromPool(chars: number): string {
+  if (offset + chars > pool.length) {
+    randomFillSync(RAW);
+    pool = RAW.toString('hex');
     offset = 0;
   }
-  let out = '';
-  let zero = true;
-  for (let i = offset, end = offset + bytes; i < end; i++) {
-    const b = pool[i]!;
-    if (b !== 0) zero = false;
-    out += HEX[b];
-  }
-  offset += bytes;
-  // All-zero ids are invalid in W3C trace context; the odds are 2^-64 but the fix is free.
-  return zero ? hexFromPool(bytes) : out;
+  const id = pool.slice(offset, offset + chars);
+  offset += chars;
+  return id;
 }
+
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
 
 /** A new 32-hex W3C trace id. */
 export function newTraceId(): string {
-  return hexFromPool(16);
+  const id = hexFromPool(32);
+  // All-zero ids are invalid in W3C trace context; the odds are 2^-128 but the check is free.
+  return id === ZERO_TRACE ? newTraceId() : id;
 }
 
 /** A new 16-hex W3C span id. */
 export function newSpanId(): string {
-  return hexFromPool(8);
+  const id = hexFromPool(16);
+  return id === ZERO_SPAN ? newSpanId() : id;
 }
+
+const HEX: string[] = [];
+for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;

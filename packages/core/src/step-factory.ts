@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Context, isSpanContextValid, type SpanContext, trace } from '@opentelemetry/api';
 import { ATTEMPT } from './attempts.js';
-import { toEpochMs } from './clock.js';
+import { now, toEpochMs } from './clock.js';
 import { STEP_CONTEXT_KEY } from './context.js';
 import type { ErrorReporter } from './error-handler.js';
 import { isValidSpanId, newSpanId, newTraceId, normalizeTraceId } from './ids.js';
@@ -180,31 +180,25 @@ export function createStepRecord(
   if (options.sample !== undefined)
     traceFlags = options.sample ? traceFlags | SAMPLED : traceFlags & ~SAMPLED;
 
-  const step = new StepRecord({
-    kind,
-    name: typeof options.name === 'string' && options.name !== '' ? options.name : defaultName(kind, options),
-    traceId,
-    spanId: newSpanId(),
-    parentSpanId,
-    parentIsRemote: local ? false : remote !== undefined && (remote.isRemote || parent.joined === true),
-    traceFlags,
-    traceState,
-    sampled: (traceFlags & SAMPLED) === SAMPLED,
-    startTime: options.startTime === undefined ? toEpochMs(undefined) : toEpochMs(options.startTime),
-    input: options.input,
-    metadata: options.metadata,
-    tags: options.tags,
-    trace,
-    traceKeys,
-    identity,
-    attributes: options.attributes,
-    serviceName: defaults.serviceName,
-    options,
-    parent: local,
-    lifecycle,
-    parentContext,
-  });
-  for (const key of Object.keys(options)) {
+  const step = new StepRecord(kind, traceId, newSpanId(), options, lifecycle, parentContext);
+  step.name =
+    typeof options.name === 'string' && options.name !== '' ? options.name : defaultName(kind, options);
+  step.parentSpanId = parentSpanId;
+  step.parentIsRemote = local ? false : remote !== undefined && (remote.isRemote || parent.joined === true);
+  step.traceFlags = traceFlags;
+  step.traceState = traceState;
+  step.sampled = (traceFlags & SAMPLED) === SAMPLED;
+  step.startTime = options.startTime === undefined ? now() : toEpochMs(options.startTime);
+  step.input = options.input;
+  step.metadata = options.metadata;
+  step.tags = options.tags;
+  step.trace = trace;
+  step.traceKeys = traceKeys;
+  step.identity = identity;
+  if (options.attributes) step.attributes = { ...options.attributes };
+  step.serviceName = defaults.serviceName;
+  step.parent = local;
+  for (const key in options) {
     if (!OPTION_KEYS.has(key))
       (step as unknown as Record<string, unknown>)[key] = (options as Record<string, unknown>)[key];
   }

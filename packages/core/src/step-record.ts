@@ -119,6 +119,13 @@ export interface StepLifecycle {
   reportError(source: string, error: unknown): void;
 }
 
+/**
+ * Most steps have no events and no attributes: they share these frozen empties (two allocations
+ * less per step) until the first `addEvent` / `setAttributes` gives them their own.
+ */
+const NO_EVENTS: StepEvent[] = Object.freeze([]) as unknown as StepEvent[];
+const NO_ATTRIBUTES: Attributes = Object.freeze({}) as Attributes;
+
 const MAX_CAUSE_DEPTH = 5;
 const MAX_STACK = 16_384;
 
@@ -175,38 +182,38 @@ const COMMON_KEYS = new Set([
 export class StepRecord implements MiddlewareControls {
   // Fields are assigned in one order in the constructor so every record shares a hidden class.
   readonly kind: StepKind;
-  name: string;
+  name!: string;
   readonly traceId: string;
   readonly spanId: string;
-  readonly parentSpanId: string | undefined;
-  readonly parentIsRemote: boolean;
-  traceFlags: number;
-  traceState: string | undefined;
-  sampled: boolean;
-  readonly startTime: number;
+  parentSpanId: string | undefined = undefined;
+  parentIsRemote = false;
+  traceFlags = 1;
+  traceState: string | undefined = undefined;
+  sampled = true;
+  startTime = 0;
   endTime: number | undefined = undefined;
   status: StepStatus = 'unset';
   error: StepError | undefined = undefined;
-  input: unknown;
+  input: unknown = undefined;
   output: unknown = undefined;
-  metadata: Record<string, unknown> | undefined;
-  tags: string[] | undefined;
-  trace: TraceFields;
-  traceKeys: readonly TraceKey[];
-  identity: Identity | undefined;
-  events: StepEvent[] = [];
-  attributes: Attributes;
+  metadata: Record<string, unknown> | undefined = undefined;
+  tags: string[] | undefined = undefined;
+  trace!: TraceFields;
+  traceKeys!: readonly TraceKey[];
+  identity: Identity | undefined = undefined;
+  events: StepEvent[] = NO_EVENTS;
+  attributes: Attributes = NO_ATTRIBUTES;
   redacted: string[] | undefined = undefined;
   truncated: string[] | undefined = undefined;
   stream: StreamInfo | undefined = undefined;
   attempts: AttemptsInfo | undefined = undefined;
   attempt: AttemptInfo | undefined = undefined;
-  serviceName: string;
+  serviceName = '';
 
   returnValue: unknown = undefined;
   sync: boolean | undefined = undefined;
   readonly options: Readonly<StepOptions>;
-  readonly parent: StepRecord | undefined;
+  parent: StepRecord | undefined = undefined;
   /** @internal */
   _lifecycle: StepLifecycle;
   /** @internal set once the step's own work is over */
@@ -226,52 +233,24 @@ export class StepRecord implements MiddlewareControls {
   /** @internal the context the step was started in */
   _parentContext: Context;
 
-  constructor(init: {
-    kind: StepKind;
-    name: string;
-    traceId: string;
-    spanId: string;
-    parentSpanId: string | undefined;
-    parentIsRemote: boolean;
-    traceFlags: number;
-    traceState: string | undefined;
-    sampled: boolean;
-    startTime: number;
-    input: unknown;
-    metadata: Record<string, unknown> | undefined;
-    tags: string[] | undefined;
-    trace: TraceFields;
-    traceKeys: readonly TraceKey[];
-    identity: Identity | undefined;
-    attributes: Attributes | undefined;
-    serviceName: string;
-    options: StepOptions;
-    parent: StepRecord | undefined;
-    lifecycle: StepLifecycle;
-    parentContext: Context;
-  }) {
-    this.kind = init.kind;
-    this.name = init.name;
-    this.traceId = init.traceId;
-    this.spanId = init.spanId;
-    this.parentSpanId = init.parentSpanId;
-    this.parentIsRemote = init.parentIsRemote;
-    this.traceFlags = init.traceFlags;
-    this.traceState = init.traceState;
-    this.sampled = init.sampled;
-    this.startTime = init.startTime;
-    this.input = init.input;
-    this.metadata = init.metadata;
-    this.tags = init.tags;
-    this.trace = init.trace;
-    this.traceKeys = init.traceKeys;
-    this.identity = init.identity;
-    this.attributes = init.attributes ? { ...init.attributes } : {};
-    this.serviceName = init.serviceName;
-    this.options = init.options;
-    this.parent = init.parent;
-    this._lifecycle = init.lifecycle;
-    this._parentContext = init.parentContext;
+  /**
+   * Only what every step needs at once; the factory assigns the rest right after, in a fixed
+   * order (one init object per step showed up in profiles).
+   */
+  constructor(
+    kind: StepKind,
+    traceId: string,
+    spanId: string,
+    options: StepOptions,
+    lifecycle: StepLifecycle,
+    parentContext: Context,
+  ) {
+    this.kind = kind;
+    this.traceId = traceId;
+    this.spanId = spanId;
+    this.options = options;
+    this._lifecycle = lifecycle;
+    this._parentContext = parentContext;
   }
 
   /** This record typed as plugins see it. */
@@ -293,7 +272,7 @@ export class StepRecord implements MiddlewareControls {
       if (COMMON_KEYS.has(key)) continue;
       const value = (fields as Record<string, unknown>)[key];
       if (key === 'attributes') {
-        if (value && typeof value === 'object') Object.assign(this.attributes, value);
+        if (value && typeof value === 'object') this.setAttributes(value as Attributes);
       } else if (key === 'metadata') {
         if (value && typeof value === 'object') this.metadata = { ...this.metadata, ...(value as object) };
       } else {
@@ -304,8 +283,9 @@ export class StepRecord implements MiddlewareControls {
   }
 
   setAttributes(attributes: Attributes): this {
-    if (!this._sealed && attributes && typeof attributes === 'object')
-      Object.assign(this.attributes, attributes);
+    if (this._sealed || !attributes || typeof attributes !== 'object') return this;
+    if (this.attributes === NO_ATTRIBUTES) this.attributes = { ...attributes };
+    else Object.assign(this.attributes, attributes);
     return this;
   }
 
@@ -313,7 +293,8 @@ export class StepRecord implements MiddlewareControls {
     if (this._sealed) return this;
     const event: StepEvent = { name, time: now() };
     if (attributes) event.attributes = attributes;
-    this.events.push(event);
+    if (this.events === NO_EVENTS) this.events = [event];
+    else this.events.push(event);
     return this;
   }
 

@@ -1,5 +1,6 @@
-import { type Context, context } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
 import { now } from './clock.js';
+import { withContext } from './context.js';
 import type { ErrorReporter } from './error-handler.js';
 import type { StreamState } from './step.js';
 import type { StepRecord } from './step-record.js';
@@ -112,7 +113,7 @@ export class StreamTracker {
   pull(pull: () => Promise<IteratorResult<unknown>>): Promise<IteratorResult<unknown>> {
     let promise: Promise<IteratorResult<unknown>>;
     try {
-      promise = context.with(this.ctx, pull);
+      promise = withContext(this.ctx, pull);
     } catch (error) {
       this.finish('error', error);
       throw error;
@@ -142,7 +143,7 @@ function wrapIterator(iterator: AnyIterator, tracker: StreamTracker): AsyncItera
     return: (value?: unknown) => {
       tracker.finish('cancelled');
       return ret
-        ? context.with(tracker.ctx, () => ret.call(iterator, value))
+        ? withContext(tracker.ctx, () => ret.call(iterator, value))
         : Promise.resolve({ done: true, value });
     },
     throw: (error?: unknown) => {
@@ -181,7 +182,7 @@ export function instrumentStream(value: object, tracker: StreamTracker): boolean
     } else {
       const iterate = (value as Record<symbol, () => AnyIterator>)[Symbol.asyncIterator]!;
       define(value, Symbol.asyncIterator, function (this: unknown) {
-        const iterator = context.with(tracker.ctx, () => iterate.call(value));
+        const iterator = withContext(tracker.ctx, () => iterate.call(value));
         return tracker.finished ? iterator : wrapIterator(iterator, tracker);
       });
     }

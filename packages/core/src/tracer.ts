@@ -7,7 +7,7 @@ import {
 } from '@opentelemetry/api';
 import { type AttemptPlan, attemptPlan, runAttempts } from './attempts.js';
 import { compose, type Middleware, middlewaresFor } from './compose.js';
-import { ensureContextManager, STEP_CONTEXT_KEY } from './context.js';
+import { activeContext, ensureContextManager, STEP_CONTEXT_KEY } from './context.js';
 import { ErrorReporter } from './error-handler.js';
 import {
   type ChainRun,
@@ -152,24 +152,26 @@ export class Tracer {
     if (!this.enabled || this.closed) return (fn as Fn<StepKind, R>)(NOOP_STEP);
     const step = this.start(kind, options);
     const kindChain = this.chains.get(kind);
-    const attempts = (s: StepRecord, plan: AttemptPlan): R =>
-      runAttempts(s, plan, fn as (step: StepHandle) => unknown, (k, o, f) => this.step(k, o, f)) as R;
     if (!kindChain) {
       const o = step.options;
       const plan = o.retry !== undefined || o.fallbacks !== undefined ? attemptPlan(o, undefined) : undefined;
       return executeDirect(
         this.exec,
         step,
-        plan ? (s) => attempts(s, plan) : (fn as unknown as StepFunction<R>),
+        plan ? (s) => this.attempts(s, plan, fn) : (fn as unknown as StepFunction<R>),
       );
     }
     // Middleware may set retry defaults before next(), so the plan is made when the function runs.
     const run: StepFunction<R> = (s) => {
       // An attempt never plans attempts of its own, whatever a middleware set.
       const plan = s.attempt ? undefined : attemptPlan(s.options, s._retryDefaults);
-      return plan ? attempts(s, plan) : (fn as unknown as StepFunction<R>)(s);
+      return plan ? this.attempts(s, plan, fn) : (fn as unknown as StepFunction<R>)(s);
     };
     return executeChained(this.exec, step, kindChain.chain, kindChain.observer, run, this.runs);
+  }
+
+  private attempts<K extends StepKind, R>(step: StepRecord, plan: AttemptPlan, fn: Fn<K, R>): R {
+    return runAttempts(step, plan, fn as (step: StepHandle) => unknown, (k, o, f) => this.step(k, o, f)) as R;
   }
 
   agent<R>(options: Options<'agent'>, fn: Fn<'agent', R>): R {
@@ -223,7 +225,7 @@ export class Tracer {
 
   private start(kind: StepKind, options: Options<StepKind>): StepRecord {
     this.counters.started++;
-    return createStepRecord(kind, options, otelContext.active(), this.lifecycle, this.defaults);
+    return createStepRecord(kind, options, activeContext(), this.lifecycle, this.defaults);
   }
 
   private finalized(step: StepRecord): void {
@@ -264,7 +266,7 @@ export class Tracer {
 
   /** The step active in the current context, if any. */
   activeStep(): Step | undefined {
-    return otelContext.active().getValue(STEP_CONTEXT_KEY) as Step | undefined;
+    return activeContext().getValue(STEP_CONTEXT_KEY) as Step | undefined;
   }
 
   /**
@@ -274,7 +276,7 @@ export class Tracer {
    * @example const headers = {}; tracer.inject(headers); await fetch(url, { headers });
    */
   inject<C extends HeaderCarrier>(carrier: C, from?: StepHandle | Context): C {
-    let ctx = otelContext.active();
+    let ctx = activeContext();
     if (from && typeof (from as Context).getValue === 'function') ctx = from as Context;
     else if (from) ctx = (from as StepHandle).context();
     injectContext(ctx, carrier, this.errors);
@@ -298,7 +300,7 @@ export class Tracer {
 
   /** The span context of the active step or span, for code that needs the ids. */
   activeSpanContext(): SpanContext | undefined {
-    return trace.getSpanContext(otelContext.active());
+    return trace.getSpanContext(activeContext());
   }
 
   private wakeSettleWaiters(): void {
