@@ -1,0 +1,118 @@
+// @ts-check
+import { median } from './stats.mjs';
+
+/**
+ * One contender's summary: the median of each figure across rounds; `delivered` and `created`
+ * summed over rounds (every process flushes before it reports).
+ *
+ * @typedef {object} Peer
+ * @property {string} name
+ * @property {string} description
+ * @property {number} usPerStep
+ * @property {number} overheadUsPerStep usPerStep − the baseline's usPerStep
+ * @property {number} cpuUsPerStep
+ * @property {number} cpuOverheadUsPerStep cpuUsPerStep − the baseline's cpuUsPerStep
+ * @property {number} p50Us latency of one pipeline (5 steps)
+ * @property {number} p99Us
+ * @property {number} p999Us
+ * @property {number} heapDeltaMb
+ * @property {number} flushMs
+ * @property {number | null} delivered null when the contender records nothing
+ * @property {number} created
+ * @property {number[]} usPerStepRounds each round's µs/step, in round order
+ */
+
+/**
+ * Summarises the rounds of every contender against the baseline's median µs/step.
+ *
+ * @example const peers = summarise(rounds, descriptions, 'untraced');
+ * @param {Map<string, import('./worker.mjs').RoundResult[]>} rounds by contender, in table order
+ * @param {Map<string, string>} descriptions
+ * @param {string} baseline
+ * @returns {Peer[]}
+ */
+export function summarise(rounds, descriptions, baseline) {
+  /** @param {import('./worker.mjs').RoundResult[]} results @param {(r: import('./worker.mjs').RoundResult) => number} pick */
+  const mid = (results, pick) => median(results.map(pick));
+  const base = mid(rounds.get(baseline) ?? [], (r) => r.usPerStep);
+  const cpuBase = mid(rounds.get(baseline) ?? [], (r) => r.cpuUsPerStep);
+  return [...rounds].map(([name, results]) => {
+    const usPerStep = mid(results, (r) => r.usPerStep);
+    const cpuUsPerStep = mid(results, (r) => r.cpuUsPerStep);
+    const delivered = results.some((r) => r.delivered === null)
+      ? null
+      : results.reduce((n, r) => n + /** @type {number} */ (r.delivered), 0);
+    return {
+      name,
+      description: descriptions.get(name) ?? '',
+      usPerStep,
+      overheadUsPerStep: usPerStep - base,
+      cpuUsPerStep,
+      cpuOverheadUsPerStep: cpuUsPerStep - cpuBase,
+      p50Us: mid(results, (r) => r.p50Us),
+      p99Us: mid(results, (r) => r.p99Us),
+      p999Us: mid(results, (r) => r.p999Us),
+      heapDeltaMb: mid(results, (r) => r.heapDeltaMb),
+      flushMs: mid(results, (r) => r.flushMs),
+      delivered,
+      created: results.reduce((n, r) => n + r.created, 0),
+      usPerStepRounds: results.map((r) => r.usPerStep),
+    };
+  });
+}
+
+/** @param {number} value @param {number} digits */
+const fixed = (value, digits) => (Number.isFinite(value) ? value.toFixed(digits) : '—');
+/** @param {number} value @param {number} digits */
+const signed = (value, digits) => (value >= 0 ? '+' : '') + fixed(value, digits);
+
+/**
+ * Columns of the printed table. A new figure is one more entry here (and in `RoundResult`).
+ *
+ * @type {{ title: string, left?: boolean, cell(peer: Peer, baseline: string): string }[]}
+ */
+const COLUMNS = [
+  { title: 'contender', left: true, cell: (p) => p.name },
+  { title: 'µs/step', cell: (p) => fixed(p.usPerStep, 3) },
+  {
+    title: 'overhead µs/step',
+    cell: (p, b) => (p.name === b ? '(baseline)' : signed(p.overheadUsPerStep, 3)),
+  },
+  { title: 'CPU µs/step', cell: (p) => fixed(p.cpuUsPerStep, 3) },
+  {
+    title: 'CPU overhead',
+    cell: (p, b) => (p.name === b ? '(baseline)' : signed(p.cpuOverheadUsPerStep, 3)),
+  },
+  { title: 'p50 µs', cell: (p) => fixed(p.p50Us, 1) },
+  { title: 'p99 µs', cell: (p) => fixed(p.p99Us, 1) },
+  { title: 'p99.9 µs', cell: (p) => fixed(p.p999Us, 1) },
+  { title: 'heap Δ MB', cell: (p) => signed(p.heapDeltaMb, 2) },
+  { title: 'delivered/created', cell: (p) => (p.delivered === null ? '—' : `${p.delivered}/${p.created}`) },
+  {
+    title: 'µs/step rounds min–max',
+    cell: (p) => `${fixed(Math.min(...p.usPerStepRounds), 3)}–${fixed(Math.max(...p.usPerStepRounds), 3)}`,
+  },
+];
+
+/**
+ * The table as aligned text lines.
+ *
+ * @example console.log(formatTable(peers, 'untraced'));
+ * @param {Peer[]} peers
+ * @param {string} baseline
+ */
+export function formatTable(peers, baseline) {
+  const rows = [COLUMNS.map((c) => c.title), ...peers.map((p) => COLUMNS.map((c) => c.cell(p, baseline)))];
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => /** @type {string} */ (row[i]).length)));
+  /** @param {string[]} row */
+  const line = (row) =>
+    row
+      .map((text, i) => {
+        const width = /** @type {number} */ (widths[i]);
+        return COLUMNS[i]?.left ? text.padEnd(width) : text.padStart(width);
+      })
+      .join('  ')
+      .trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(/** @type {string[]} */ (rows[0])), rule, ...rows.slice(1).map(line)].join('\n');
+}

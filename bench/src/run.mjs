@@ -1,0 +1,187 @@
+// @ts-check
+/**
+ * Runs every contender in its own child processes, rounds alternated, and prints and writes
+ * the medians. `--smoke`: one short round each, exit code 1 if a contender throws or delivers
+ * fewer steps than it created.
+ *
+ * Knobs: BENCH_ROUNDS (5), BENCH_PIPELINES (100000), BENCH_WARMUP (10000), BENCH_ONLY (a comma list
+ * of contenders; the baseline always runs).
+ */
+import { fork } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { BASELINE, contenderNames, loadContender } from './contender.mjs';
+import { formatTable, summarise } from './report.mjs';
+import { INPUT, STEPS_PER_PIPELINE } from './workload.mjs';
+
+const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
+const RESULTS = new URL('../results/', import.meta.url);
+/** A worker that takes longer than this is stuck, not slow. */
+const WORKER_TIMEOUT_MS = 300_000;
+/** The issue's target for the core's own cost, checked on each contender named here. */
+const TARGETS = [
+  { contender: 'spanchain-noplugin', maxOverheadUsPerStep: 1 },
+  { contender: 'spanchain-memory', maxOverheadUsPerStep: 1 },
+];
+
+/** @param {number} value */
+const round2 = (value) => Math.round(value * 100) / 100;
+
+/** @param {string} name @param {number} fallback */
+function intFromEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${name} must be a whole number ≥ 1 (got ${raw})`);
+  return value;
+}
+
+const smoke = process.argv.includes('--smoke');
+const config = {
+  rounds: smoke ? 1 : intFromEnv('BENCH_ROUNDS', 5),
+  pipelines: smoke ? 500 : intFromEnv('BENCH_PIPELINES', 100_000),
+  warmup: smoke ? 100 : intFromEnv('BENCH_WARMUP', 10_000),
+};
+
+/**
+ * @param {string} name
+ * @returns {Promise<import('./worker.mjs').WorkerMessage>}
+ */
+function runWorker(name) {
+  return new Promise((resolve) => {
+    const child = fork(WORKER, [name, `--pipelines=${config.pipelines}`, `--warmup=${config.warmup}`], {
+      execArgv: ['--expose-gc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    /** @type {import('./worker.mjs').WorkerMessage | undefined} */
+    let message;
+    const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_TIMEOUT_MS);
+    child.on('message', (m) => {
+      message = /** @type {import('./worker.mjs').WorkerMessage} */ (m);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(
+        message ?? {
+          ok: false,
+          name,
+          error: `worker exited (code ${code}, signal ${signal}) without a result`,
+        },
+      );
+    });
+  });
+}
+
+async function selectedNames() {
+  const all = await contenderNames();
+  const only = process.env.BENCH_ONLY?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (!only) return all;
+  const unknown = only.filter((n) => !all.includes(n));
+  if (unknown.length > 0) throw new Error(`BENCH_ONLY names unknown contenders: ${unknown.join(', ')}`);
+  return all.filter((n) => n === BASELINE || only.includes(n));
+}
+
+const names = await selectedNames();
+/** @type {Map<string, string>} */
+const descriptions = new Map();
+for (const name of names) descriptions.set(name, (await loadContender(name)).description);
+
+/** @type {Map<string, import('./worker.mjs').RoundResult[]>} */
+const rounds = new Map(names.map((n) => [n, []]));
+/** @type {string[]} */
+const failures = [];
+const started = Date.now();
+// Other work on the machine shows up as noise; the load is kept with the results to judge it.
+const loadAtStart = os.loadavg()[0] ?? 0;
+for (let round = 0; round < config.rounds; round++) {
+  // Rotating the order spreads drift (thermal, neighbours) over every contender alike.
+  const order = names.map((_, i) => /** @type {string} */ (names[(i + round) % names.length]));
+  for (const name of order) {
+    const message = await runWorker(name);
+    if (!message.ok) {
+      failures.push(`${name}: ${message.error}`);
+      console.error(`round ${round + 1}/${config.rounds}  ${name}  FAILED`);
+      continue;
+    }
+    rounds.get(name)?.push(message.result);
+    const r = message.result;
+    console.error(
+      `round ${round + 1}/${config.rounds}  ${name.padEnd(20)} ${r.usPerStep.toFixed(3)} µs/step`,
+    );
+  }
+}
+
+const measured = new Map([...rounds].filter(([, results]) => results.length > 0));
+const peers = measured.has(BASELINE) ? summarise(measured, descriptions, BASELINE) : [];
+const cpus = os.cpus();
+const output = {
+  machine: {
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    loadAverage1m: { start: round2(loadAtStart), end: round2(os.loadavg()[0] ?? 0) },
+    date: new Date().toISOString(),
+  },
+  method: {
+    rounds: config.rounds,
+    pipelinesPerRound: config.pipelines,
+    warmupPipelines: config.warmup,
+    stepsPerPipeline: STEPS_PER_PIPELINE,
+    inputBytes: INPUT.length,
+    isolation:
+      'one child process (node --expose-gc) per contender per round; contender order rotated each round',
+    usPerStep: 'wall time of the measured loop / (pipelines × steps per pipeline); median across rounds',
+    overheadUsPerStep: `usPerStep − ${BASELINE} usPerStep`,
+    cpuUsPerStep:
+      'process CPU time (user + system, all threads, so GC helpers count) of the measured loop / steps; median',
+    latency: 'per pipeline (5 steps), nearest-rank percentiles within a round; median across rounds',
+    heapDeltaMb: 'heap used after the measured loop and a flush − before it, each after a full GC; median',
+    deliveredCreated:
+      'steps delivered after the final flush / steps created, warm-up included; summed over rounds',
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+  },
+  peers,
+};
+
+console.log('');
+console.log(formatTable(peers, BASELINE));
+console.log(`(p50/p99/p99.9: latency of one whole pipeline of ${STEPS_PER_PIPELINE} steps)`);
+const { machine, method } = output;
+console.log(
+  `${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, ${method.rounds} rounds × ${method.pipelinesPerRound} pipelines,` +
+    ` load average ${machine.loadAverage1m.start} → ${machine.loadAverage1m.end}, ${method.durationSeconds} s`,
+);
+// A smoke run is too short and too cold to say anything about the targets.
+for (const target of smoke ? [] : TARGETS) {
+  const peer = peers.find((p) => p.name === target.contender);
+  if (!peer) continue;
+  const met = peer.overheadUsPerStep <= target.maxOverheadUsPerStep;
+  console.log(
+    `${peer.name}: +${peer.overheadUsPerStep.toFixed(3)} µs/step wall, +${peer.cpuOverheadUsPerStep.toFixed(3)} µs/step CPU over ${BASELINE}` +
+      ` — target ≤ ${target.maxOverheadUsPerStep} µs: ${met ? 'met' : 'NOT met'}`,
+  );
+}
+
+await mkdir(RESULTS, { recursive: true });
+const file = new URL(smoke ? 'smoke.tmp.json' : 'latest.json', RESULTS);
+await writeFile(file, `${JSON.stringify(output, null, 2)}\n`);
+console.log(`wrote ${fileURLToPath(file)}`);
+
+if (smoke) {
+  for (const peer of peers) {
+    if (peer.delivered !== null && peer.delivered < peer.created) {
+      failures.push(`${peer.name}: delivered ${peer.delivered} of ${peer.created} steps`);
+    }
+  }
+}
+if (failures.length > 0) {
+  console.error(`\n${failures.length} problem(s):\n${failures.join('\n')}`);
+  process.exitCode = 1;
+}
