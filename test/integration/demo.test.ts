@@ -16,8 +16,8 @@ describe('the quickstart demo', () => {
     expect(stdout).toContain('Sources:');
     expect(stdout.toLowerCase()).toContain('backend');
     const lines = stderr.trim().split('\n');
-    expect(lines[0]).toMatch(/^rag-demo .* trace [0-9a-f]{32}$/);
-    for (const [kind, name] of [
+    expect(lines[0] ?? '').toMatch(/^rag-demo .* trace [0-9a-f]{32}$/);
+    for (const [kind, name] of <[string, string][]>[
       ['agent', 'docs-assistant'],
       ['retrieval', 'search-docs'],
       ['embedding', 'embed-query'],

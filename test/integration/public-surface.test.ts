@@ -47,7 +47,7 @@ describe('@spanchain/core public surface', () => {
       'FallbackOptionsSchema',
       'ConsolePluginOptionsSchema',
     ]) {
-      const schema = (core as Record<string, { safeParse?: unknown }>)[name];
+      const schema = (core as unknown as Record<string, { safeParse?: unknown } | undefined>)[name];
       expect(typeof schema?.safeParse, name).toBe('function');
     }
   });
