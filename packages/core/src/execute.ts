@@ -140,10 +140,9 @@ export function executeChained<R>(
   chain: Middleware,
   observer: boolean,
   fn: StepFunction<R> | undefined,
-  runs: WeakMap<StepRecord, ChainRun>,
 ): R {
   const run: ChainRun = { work: undefined, thrown: undefined, onStream: undefined };
-  runs.set(step, run);
+  step._run = run;
   let returned: unknown;
   let invoked = false;
   const next = (): Promise<void> => {
@@ -200,8 +199,8 @@ export function executeChained<R>(
 function noop(): void {}
 
 /** Called by the step when its own work is over: lets the innermost `next()` settle. */
-export function workDone(step: StepRecord, runs: WeakMap<StepRecord, ChainRun>): boolean {
-  const run = runs.get(step);
+export function workDone(step: StepRecord): boolean {
+  const run = step._run as ChainRun | undefined;
   if (!run) return false;
   if (run.work) {
     if (step.status === 'error') run.work.reject(step._thrown);

@@ -78,12 +78,24 @@ export class PluginHost {
     for (const slot of this.startSlots) this.call(slot, 'onStart', step);
   }
 
+  /** The hot path: called for every delivered step, so no generic dispatch here. */
   end(step: Step): void {
     for (const slot of this.slots) {
       slot.received++;
-      const result = this.call(slot, 'onEnd', step);
-      if (isThenable(result)) Promise.resolve(result).catch(() => {});
+      try {
+        const result: unknown = slot.plugin.onEnd(step);
+        if (result !== undefined && isThenable(result)) {
+          Promise.resolve(result).catch((error: unknown) => this.failed(slot, 'onEnd', error));
+        }
+      } catch (error) {
+        this.failed(slot, 'onEnd', error);
+      }
     }
+  }
+
+  private failed(slot: Slot, hook: Hook, error: unknown): void {
+    slot.hookErrors++;
+    this.errors.report(`plugin:${slot.plugin.name}.${hook}`, error);
   }
 
   /** Calls `hook` on every plugin at once and waits until `deadline` at most. */

@@ -222,6 +222,8 @@ export class StepRecord implements MiddlewareControls {
   _sealed = false;
   /** @internal set once plugins received the step, so a step is never delivered twice */
   _delivered = false;
+  /** @internal the state of its run through a middleware chain (see execute.ts), if it has one */
+  _run: unknown = undefined;
   /** @internal the trace flags `_context` was made with */
   _contextFlags = -1;
   /** @internal the context the step's code runs in, made on first use */

@@ -65,7 +65,6 @@ export class Tracer {
   private readonly errors: ErrorReporter;
   private readonly host: PluginHost;
   private readonly chains = new Map<StepKind, KindChain | undefined>();
-  private readonly runs = new WeakMap<StepRecord, ChainRun>();
   private readonly deferred: DeferredPlugin[] = [];
   private readonly openStreams = new Set<StreamTracker>();
   private readonly settling = new Set<StepRecord>();
@@ -94,7 +93,7 @@ export class Tracer {
     };
     this.lifecycle = {
       completed: (step) => {
-        if (workDone(step, this.runs)) this.settling.add(step);
+        if (workDone(step)) this.settling.add(step);
         else this.finalized(step);
       },
       run: (kind, options, fn) => this.step(kind, options, fn),
@@ -105,7 +104,7 @@ export class Tracer {
       plugins: this.host,
       errors: this.errors,
       openStreams: this.openStreams,
-      streamStarted: (step) => this.runs.get(step)?.onStream?.(),
+      streamStarted: (step) => (step._run as ChainRun | undefined)?.onStream?.(),
       finalized: (step) => this.finalized(step),
     };
     if (this.enabled) ensureContextManager();
@@ -167,7 +166,7 @@ export class Tracer {
       const plan = s.attempt ? undefined : attemptPlan(s.options, s._retryDefaults);
       return plan ? this.attempts(s, plan, fn) : (fn as unknown as StepFunction<R>)(s);
     };
-    return executeChained(this.exec, step, kindChain.chain, kindChain.observer, run, this.runs);
+    return executeChained(this.exec, step, kindChain.chain, kindChain.observer, run);
   }
 
   private attempts<K extends StepKind, R>(step: StepRecord, plan: AttemptPlan, fn: Fn<K, R>): R {
@@ -218,7 +217,7 @@ export class Tracer {
     if (!kindChain) {
       if (step.sampled && this.host.wantsStart) this.host.start(step.record);
     } else {
-      executeChained(this.exec, step, kindChain.chain, true, undefined, this.runs);
+      executeChained(this.exec, step, kindChain.chain, true, undefined);
     }
     return step as unknown as ActiveStep<K>;
   }
@@ -231,7 +230,7 @@ export class Tracer {
   private finalized(step: StepRecord): void {
     step._sealed = true;
     this.counters.ended++;
-    if (this.settling.delete(step) && this.settling.size === 0) this.wakeSettleWaiters();
+    if (step._run !== undefined && this.settling.delete(step) && this.settling.size === 0) this.wakeSettleWaiters();
     if (!step.sampled) {
       this.counters.unsampled++;
       return;
