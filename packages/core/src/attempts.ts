@@ -1,33 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isThenable } from './execute.js';
 import type { AttemptInfo, StepKind } from './step.js';
-import type { Fallback, RetryPolicy, StepOptions } from './step-options.js';
+import { COMMON_OPTION_KEYS, type Fallback, type RetryPolicy, type StepOptions } from './step-options.js';
 import type { StepHandle, StepRecord } from './step-record.js';
 
 /** Option key (a symbol, so it is never copied as a kind field) that marks an attempt's step. */
 export const ATTEMPT = Symbol('spanchain.attempt');
 
 /**
- * Option keys that belong to the call, not to the step's kind: attempts do not inherit them.
- * `maskInput`/`maskOutput` are inherited on purpose: an attempt carries the same content.
+ * Besides its kind's fields, what an attempt takes from the call: the same content needs the
+ * same masks, and a streamed attempt the same stream hooks.
  */
-const CALL_KEYS = new Set([
-  'name',
-  'input',
-  'metadata',
-  'tags',
-  'attributes',
-  'trace',
-  'identity',
-  'parent',
-  'existingTraceId',
-  'existingParentSpanId',
-  'updateTraceKeys',
-  'sample',
-  'startTime',
-  'retry',
-  'fallbacks',
-]);
+const INHERITED_OPTIONS = ['maskInput', 'maskOutput', 'onChunk', 'reduceStream'] as const;
 
 export interface AttemptPlan {
   policy: Required<Omit<RetryPolicy, 'retryOn'>> & Pick<RetryPolicy, 'retryOn'>;
@@ -83,10 +67,12 @@ export function runAttempts(
   runChild: RunChild,
 ): unknown {
   // Attempts start from the call's own options: the record may already be redacted.
+  const options = parent.options as Record<string, unknown>;
   const inherited: Record<string, unknown> = {};
-  for (const key of Object.keys(parent.options)) {
-    if (!CALL_KEYS.has(key)) inherited[key] = (parent.options as Record<string, unknown>)[key];
+  for (const key of Object.keys(options)) {
+    if (!COMMON_OPTION_KEYS.has(key)) inherited[key] = options[key];
   }
+  for (const key of INHERITED_OPTIONS) if (options[key] !== undefined) inherited[key] = options[key];
   const attempts = { retries: 0, maxRetries: plan.policy.maxRetries, fallbacks: 0 };
   parent.attempts = attempts;
   let number = 0;

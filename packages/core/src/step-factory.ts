@@ -7,7 +7,12 @@ import type { ErrorReporter } from './error-handler.js';
 import { isValidSpanId, newSpanId, newTraceId, normalizeTraceId } from './ids.js';
 import type { AttemptInfo, Identity, StepKind, TraceFields, TraceKey } from './step.js';
 import { TRACE_KEYS } from './step.js';
-import { type IdentityInput, type StepOptions, StepOptionsSchema } from './step-options.js';
+import {
+  COMMON_OPTION_KEYS,
+  type IdentityInput,
+  type StepOptions,
+  StepOptionsSchema,
+} from './step-options.js';
 import { type StepLifecycle, StepRecord } from './step-record.js';
 
 export interface StepDefaults {
@@ -15,29 +20,6 @@ export interface StepDefaults {
   errors: ErrorReporter;
   validate: boolean;
 }
-
-/** Option keys that are not kind fields. */
-const OPTION_KEYS = new Set([
-  'name',
-  'input',
-  'metadata',
-  'tags',
-  'attributes',
-  'trace',
-  'identity',
-  'parent',
-  'existingTraceId',
-  'existingParentSpanId',
-  'updateTraceKeys',
-  'maskInput',
-  'maskOutput',
-  'sample',
-  'startTime',
-  'retry',
-  'fallbacks',
-  'onChunk',
-  'reduceStream',
-]);
 
 const SAMPLED = 1;
 const EMPTY: StepOptions = Object.freeze({});
@@ -199,7 +181,7 @@ export function createStepRecord(
   step.serviceName = defaults.serviceName;
   step.parent = local;
   for (const key in options) {
-    if (!OPTION_KEYS.has(key))
+    if (!COMMON_OPTION_KEYS.has(key))
       (step as unknown as Record<string, unknown>)[key] = (options as Record<string, unknown>)[key];
   }
   const attempt = (options as { [ATTEMPT]?: AttemptInfo })[ATTEMPT];

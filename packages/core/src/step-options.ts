@@ -77,6 +77,29 @@ export interface StepOptionsBase {
   reduceStream?: (chunks: unknown[]) => unknown;
 }
 
+/** The keys of `StepOptionsBase`: every other key of a call's options is a field of its kind. */
+export const COMMON_OPTION_KEYS: ReadonlySet<string> = new Set([
+  'name',
+  'input',
+  'metadata',
+  'tags',
+  'attributes',
+  'trace',
+  'identity',
+  'parent',
+  'existingTraceId',
+  'existingParentSpanId',
+  'updateTraceKeys',
+  'maskInput',
+  'maskOutput',
+  'sample',
+  'startTime',
+  'retry',
+  'fallbacks',
+  'onChunk',
+  'reduceStream',
+] satisfies (keyof StepOptionsBase)[]);
+
 /** Options of a step of kind `K`: the common ones plus the kind's own fields. */
 export type StepOptions<K extends StepKind = StepKind> = StepOptionsBase & Partial<StepKindFields[K]>;
 

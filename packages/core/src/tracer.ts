@@ -230,7 +230,8 @@ export class Tracer {
   private finalized(step: StepRecord): void {
     step._sealed = true;
     this.counters.ended++;
-    if (step._run !== undefined && this.settling.delete(step) && this.settling.size === 0) this.wakeSettleWaiters();
+    if (step._run !== undefined && this.settling.delete(step) && this.settling.size === 0)
+      this.wakeSettleWaiters();
     if (!step.sampled) {
       this.counters.unsampled++;
       return;
