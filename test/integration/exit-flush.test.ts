@@ -32,7 +32,11 @@ describe('flush on exit', () => {
   it('does not flush on exit when flushOnExit is false', async () => {
     const { stdout } = await run(
       process.execPath,
-      ['--input-type=module', '-e', script.replace('plugins: [plugin]', 'plugins: [plugin], flushOnExit: false')],
+      [
+        '--input-type=module',
+        '-e',
+        script.replace('plugins: [plugin]', 'plugins: [plugin], flushOnExit: false'),
+      ],
       { cwd: new URL('.', import.meta.url).pathname, timeout: 10_000 },
     );
     expect(stdout).toBe('');

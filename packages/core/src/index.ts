@@ -107,7 +107,7 @@ export {
   type SerializeLimits,
   safeStringify,
   toJsonSafe,
-} from './serialize.js';
+} from './serialize/index.js';
 export {
   type AgentFields,
   type AttemptInfo,

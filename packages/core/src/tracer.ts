@@ -26,6 +26,7 @@ import { PluginHost } from './plugin-host.js';
 import { DeferredPlugin, resolvePluginPackage } from './plugin-loader.js';
 import { createConsolePlugin } from './plugins/console/index.js';
 import { extractContext, type HeaderCarrier, injectContext } from './propagation.js';
+import { Settling } from './settling.js';
 import { STEP_KINDS, type Step, type StepKind } from './step.js';
 import { createStepRecord, type StepDefaults } from './step-factory.js';
 import type { StepOptions } from './step-options.js';
@@ -67,8 +68,7 @@ export class Tracer {
   private readonly chains = new Map<StepKind, KindChain | undefined>();
   private readonly deferred: DeferredPlugin[] = [];
   private readonly openStreams = new Set<StreamTracker>();
-  private readonly settling = new Set<StepRecord>();
-  private settleWaiters: (() => void)[] = [];
+  private readonly settling = new Settling();
   private readonly counters = { started: 0, ended: 0, unsampled: 0 };
   private readonly lifecycle: StepLifecycle;
   private readonly exec: ExecutionHost;
@@ -230,8 +230,7 @@ export class Tracer {
   private finalized(step: StepRecord): void {
     step._sealed = true;
     this.counters.ended++;
-    if (step._run !== undefined && this.settling.delete(step) && this.settling.size === 0)
-      this.wakeSettleWaiters();
+    if (step._run !== undefined) this.settling.delete(step);
     if (!step.sampled) {
       this.counters.unsampled++;
       return;
@@ -303,26 +302,6 @@ export class Tracer {
     return trace.getSpanContext(activeContext());
   }
 
-  private wakeSettleWaiters(): void {
-    const waiters = this.settleWaiters;
-    this.settleWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  private async settled(deadline: number): Promise<boolean> {
-    if (this.settling.size === 0) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const ok = await Promise.race([
-      new Promise<true>((resolve) => this.settleWaiters.push(() => resolve(true))),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), false);
-        timer.unref();
-      }),
-    ]);
-    clearTimeout(timer);
-    return ok;
-  }
-
   /**
    * Delivers everything that has ended: streams nobody consumed are ended and marked
    * `not-consumed`, middleware is let finish, then every plugin flushes, within the deadline.
@@ -341,7 +320,7 @@ export class Tracer {
     }
     // Middleware after next() runs in microtasks; let it finish before the plugins flush.
     await new Promise((resolve) => setImmediate(resolve));
-    const middlewareSettled = await this.settled(deadline);
+    const middlewareSettled = await this.settling.drained(deadline);
     await Promise.all(this.deferred.map((d) => d.ready));
     this.deliveredSinceFlush = 0;
     const plugins = await this.host.settle('flush', deadline);

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { forKinds, type Middleware, observer } from '../../compose.js';
 import { ErrorReporter } from '../../error-handler.js';
 import { parseOptions } from '../../options.js';
-import { type JsonValue, resolveLimits, type SerializeLimits, toJsonSafe } from '../../serialize.js';
+import { type JsonValue, resolveLimits, type SerializeLimits, toJsonSafe } from '../../serialize/index.js';
 import { STEP_KINDS, type Step } from '../../step.js';
 import type { MiddlewareStep } from '../../step-record.js';
 

@@ -16,7 +16,7 @@
  */
 import type { HookOptions, Plugin, PluginCounters } from '../../plugin.js';
 import { scrubSecrets } from '../../secrets.js';
-import { safeStringify } from '../../serialize.js';
+import { safeStringify } from '../../serialize/index.js';
 import type { Step } from '../../step.js';
 import { type ConsolePluginOptions, type ResolvedConsoleOptions, resolveConsoleOptions } from './options.js';
 import { renderTraceTree } from './render.js';

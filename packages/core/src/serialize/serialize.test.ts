@@ -7,7 +7,7 @@ import {
   type SerializeLimits,
   safeStringify,
   toJsonSafe,
-} from './serialize.js';
+} from './index.js';
 
 /** The converted value, asserting that no limit was involved. */
 function safe(value: unknown, limits?: Partial<SerializeLimits>): JsonValue {
