@@ -125,6 +125,23 @@ describe('async generators', () => {
     expect(tracer.stats().openStreams).toBe(0);
   });
 
+  it('leaves a stream being read open across flush; shutdown ends it as cancelled', async () => {
+    const { memory, tracer } = setup();
+    const stream = tracer.llm('live', async function* () {
+      yield 'a';
+      yield 'b';
+    });
+    const iterator = stream[Symbol.asyncIterator]();
+    expect((await iterator.next()).value).toBe('a');
+    const report = await tracer.flush();
+    expect(report.unconsumedStreams).toBe(0);
+    expect(memory.steps).toHaveLength(0);
+    expect((await iterator.next()).value).toBe('b');
+    const final = await tracer.shutdown();
+    expect(final.unconsumedStreams).toBe(1);
+    expect(memory.one('live').stream).toMatchObject({ state: 'cancelled', chunks: 2 });
+  });
+
   it('handles a promise that resolves to a stream, keeping the step open', async () => {
     const { memory, tracer } = setup();
     const stream = await tracer.llm('resolved', async () => {

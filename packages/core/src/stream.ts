@@ -39,6 +39,8 @@ export class StreamTracker {
   private textCut = false;
   private collected: unknown[] | undefined;
   private done = false;
+  /** Someone asked for a chunk: the stream is being consumed, even if no chunk came yet. */
+  pulled = false;
 
   constructor(
     readonly step: StepRecord,
@@ -111,6 +113,7 @@ export class StreamTracker {
 
   /** Runs `pull` in the step's context and follows its outcome. */
   pull(pull: () => Promise<IteratorResult<unknown>>): Promise<IteratorResult<unknown>> {
+    this.pulled = true;
     let promise: Promise<IteratorResult<unknown>>;
     try {
       promise = withContext(this.ctx, pull);

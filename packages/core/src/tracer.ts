@@ -312,10 +312,12 @@ export class Tracer {
     return this.flushUntil(started, deadline);
   }
 
-  private async flushUntil(started: number, deadline: number): Promise<FlushReport> {
+  /** `closing`: shutdown ends every open stream; a flush only those nobody started reading. */
+  private async flushUntil(started: number, deadline: number, closing = false): Promise<FlushReport> {
     let unconsumedStreams = 0;
     for (const tracker of [...this.openStreams]) {
-      tracker.finish('not-consumed');
+      if (tracker.pulled && !closing) continue;
+      tracker.finish(tracker.pulled ? 'cancelled' : 'not-consumed');
       unconsumedStreams++;
     }
     // Middleware after next() runs in microtasks; let it finish before the plugins flush.
@@ -350,7 +352,7 @@ export class Tracer {
     this.shutdownPromise ??= (async () => {
       const started = Date.now();
       const deadline = started + (options?.timeoutMs ?? this.options.shutdownTimeoutMs);
-      const report = await this.flushUntil(started, deadline);
+      const report = await this.flushUntil(started, deadline, true);
       this.closed = true;
       this.unsubscribeExit?.();
       const plugins = await this.host.settle('shutdown', deadline);
