@@ -77,38 +77,12 @@ export function stepSpanContext(step: ContextStep): SpanContext {
 }
 
 /**
- * A context node carrying one step. OpenTelemetry's own context copies its whole Map on each
- * `setValue`, twice per step (step and span); this node is one small object, and the
- * non-recording span with the step's ids is made only when someone asks for the active span.
- * Other keys are looked up in the parent; `setValue` adds a node on top, as the API requires.
+ * A context node on top of `parent`: what `setValue`/`deleteValue` of a step's context return.
+ * A step record is itself the context node that carries it (see `StepRecord.getValue`), so a
+ * step costs no context allocation; OpenTelemetry's own context copies its whole Map on each
+ * `setValue`, and a step needs two (step and span).
  */
-class StepContext implements Context {
-  private span: Span | undefined;
-
-  constructor(
-    private readonly parent: Context,
-    private readonly step: ContextStep,
-  ) {}
-
-  getValue(key: symbol): unknown {
-    if (key === STEP_CONTEXT_KEY) return this.step;
-    if (key === SPAN_KEY) {
-      this.span ??= trace.wrapSpanContext(stepSpanContext(this.step));
-      return this.span;
-    }
-    return this.parent.getValue(key);
-  }
-
-  setValue(key: symbol, value: unknown): Context {
-    return new ValueContext(this, key, value);
-  }
-
-  deleteValue(key: symbol): Context {
-    return new ValueContext(this, key, undefined);
-  }
-}
-
-class ValueContext implements Context {
+export class ValueContext implements Context {
   constructor(
     private readonly parent: Context,
     private readonly key: symbol,
@@ -128,24 +102,30 @@ class ValueContext implements Context {
   }
 }
 
-// The API keeps the active span under `createContextKey('OpenTelemetry Context Key SPAN')`, a
-// `Symbol.for`. Checked once against the API itself; if a future API stores spans otherwise,
-// steps fall back to the API's own context.
-const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
-const probe = new StepContext(ROOT_CONTEXT, {
+/**
+ * The key under which the API keeps the active span: `createContextKey('OpenTelemetry Context
+ * Key SPAN')`, a `Symbol.for`. `spanKeyWorks` checks it once against the API itself; if a future
+ * API stores spans otherwise, steps fall back to the API's own context (`contextWithStep`).
+ */
+export const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
+const probeSpan = trace.wrapSpanContext({
   traceId: '0af7651916cd43dd8448eb211c80319c',
   spanId: 'b7ad6b7169203331',
   traceFlags: 1,
 });
-const fastContext = trace.getSpanContext(probe)?.spanId === 'b7ad6b7169203331';
+export const spanKeyWorks = trace.getSpan(new ValueContext(ROOT_CONTEXT, SPAN_KEY, probeSpan)) === probeSpan;
+
+/** The active span of a step's context: a non-recording span with the step's ids. */
+export function stepSpan(step: ContextStep): Span {
+  return trace.wrapSpanContext(stepSpanContext(step));
+}
 
 /**
  * A context in which `step` is the active step and a non-recording span with the step's ids is
- * the active span, so spans the app creates inside the step become its children.
+ * the active span, made through the API (the slow path, when `spanKeyWorks` is false).
  */
 export function contextWithStep(parent: Context, step: ContextStep): Context {
-  if (fastContext) return new StepContext(parent, step);
-  return trace.setSpan(parent.setValue(STEP_CONTEXT_KEY, step), trace.wrapSpanContext(stepSpanContext(step)));
+  return trace.setSpan(parent.setValue(STEP_CONTEXT_KEY, step), stepSpan(step));
 }
 
 export function stepFromContext<T>(ctx: Context): T | undefined {

@@ -1,6 +1,13 @@
-import type { Context } from '@opentelemetry/api';
+import { type Context, type Span, trace } from '@opentelemetry/api';
 import { now } from './clock.js';
-import { contextWithStep } from './context.js';
+import {
+  contextWithStep,
+  SPAN_KEY,
+  STEP_CONTEXT_KEY,
+  spanKeyWorks,
+  stepSpan,
+  ValueContext,
+} from './context.js';
 import { formatTraceparent } from './ids.js';
 import type {
   AgentFields,
@@ -224,9 +231,9 @@ export class StepRecord implements MiddlewareControls {
   _delivered = false;
   /** @internal the state of its run through a middleware chain (see execute.ts), if it has one */
   _run: unknown = undefined;
-  /** @internal the trace flags `_context` was made with */
-  _contextFlags = -1;
-  /** @internal the context the step's code runs in, made on first use */
+  /** @internal the active span of this step's context, made on first use */
+  _span: Span | undefined = undefined;
+  /** @internal the context made through the API, when the fast path is unavailable */
   _context: Context | undefined = undefined;
   /** @internal the thrown value itself, rethrown unchanged through the middleware chain */
   _thrown: unknown = undefined;
@@ -328,12 +335,37 @@ export class StepRecord implements MiddlewareControls {
   }
 
   context(): Context {
-    // Sampling middleware may change the flags before the function runs: the context follows.
-    if (this._context === undefined || this._contextFlags !== this.traceFlags) {
+    if (spanKeyWorks) return this;
+    if (this._context === undefined || trace.getSpanContext(this._context)?.traceFlags !== this.traceFlags) {
       this._context = contextWithStep(this._parentContext, this);
-      this._contextFlags = this.traceFlags;
     }
     return this._context;
+  }
+
+  // The record is the context node that carries it: `context()` returns the record itself, so
+  // running a step allocates no context. Keys other than the step and its span are the parent's.
+
+  /** @internal Context */
+  getValue(key: symbol): unknown {
+    if (key === STEP_CONTEXT_KEY) return this;
+    if (key === SPAN_KEY) {
+      // Sampling middleware may change the flags before the function runs: the span follows.
+      if (this._span === undefined || this._span.spanContext().traceFlags !== this.traceFlags) {
+        this._span = stepSpan(this);
+      }
+      return this._span;
+    }
+    return this._parentContext.getValue(key);
+  }
+
+  /** @internal Context */
+  setValue(key: symbol, value: unknown): Context {
+    return new ValueContext(this, key, value);
+  }
+
+  /** @internal Context */
+  deleteValue(key: symbol): Context {
+    return new ValueContext(this, key, undefined);
   }
 
   traceparent(): string {
