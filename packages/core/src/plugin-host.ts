@@ -75,7 +75,13 @@ export class PluginHost {
   }
 
   start(step: Step): void {
-    for (const slot of this.startSlots) this.call(slot, 'onStart', step);
+    for (const slot of this.startSlots) {
+      try {
+        slot.plugin.onStart!(step);
+      } catch (error) {
+        this.failed(slot, 'onStart', error);
+      }
+    }
   }
 
   /** The hot path: called for every delivered step, so no generic dispatch here. */
