@@ -72,6 +72,28 @@ describe('OpenTelemetry context', () => {
     expect(seen.active?.isRemote).toBe(false);
   });
 
+  it('follows the app when it disables the context manager and registers its own', async () => {
+    const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+    const memory = new MemoryPlugin();
+    const tracer = createTracer({ plugins: [memory], flushOnExit: false });
+    context.disable();
+    const appManager = new AsyncLocalStorageContextManager().enable();
+    expect(context.setGlobalContextManager(appManager)).toBe(true);
+    try {
+      const seenByApp = await tracer.chain('outer', async () => {
+        await new Promise((r) => setTimeout(r, 1));
+        await tracer.tool('inner', async () => 1);
+        // What the app's own instrumentation sees through the API: the active step's span.
+        return trace.getSpanContext(context.active())?.spanId;
+      });
+      expect(memory.one('inner').parentSpanId).toBe(memory.one('outer').spanId);
+      expect(seenByApp).toBe(memory.one('outer').spanId);
+    } finally {
+      context.disable();
+      createTracer({ flushOnExit: false });
+    }
+  });
+
   it('restores the outer context after a step', async () => {
     const tracer = createTracer({ plugins: [new MemoryPlugin()], flushOnExit: false });
     await tracer.chain('a', async () => 1);

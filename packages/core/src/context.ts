@@ -35,6 +35,14 @@ export function ensureContextManager(): boolean {
   manager.enable();
   if (!context.setGlobalContextManager(manager)) return false;
   installed = manager;
+  // `context.disable()` disables the registered manager: from then on, go through the API again
+  // (the app may register another one) and let the next tracer check anew.
+  const disable = manager.disable.bind(manager);
+  manager.disable = () => {
+    if (installed === manager) installed = undefined;
+    checked = false;
+    return disable();
+  };
   return true;
 }
 
