@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { observer } from './compose.js';
 import { SpanchainError } from './errors.js';
 import { MemoryPlugin } from './testing/index.js';
@@ -467,5 +467,29 @@ describe('lifecycle', () => {
     const stats = tracer.stats();
     expect(stats.steps).toMatchObject({ started: 2, ended: 2, open: 0 });
     expect(stats.plugins[0]).toMatchObject({ name: 'memory', received: 2, hookErrors: 0 });
+  });
+});
+
+describe('types (checked by the typecheck step)', () => {
+  it('returns exactly the function’s type and shows the kind’s fields on the handle', async () => {
+    const { tracer } = setup();
+    expectTypeOf(tracer.prompt('p', () => 1)).toEqualTypeOf<number>();
+    expectTypeOf(tracer.llm('l', async () => 'a')).toEqualTypeOf<Promise<string>>();
+    const gen = tracer.llm('g', async function* () {
+      yield 1;
+    });
+    expectTypeOf(gen).toEqualTypeOf<AsyncGenerator<number, void, unknown>>();
+    for await (const _ of gen) {
+      // consume
+    }
+    tracer.llm({ model: 'm' }, (step) => {
+      expectTypeOf(step.model).toEqualTypeOf<string | undefined>();
+      expectTypeOf(step.update).parameter(0).toHaveProperty('usage');
+      return step.model;
+    });
+    tracer.retrieval({ query: 'q' }, (step) => {
+      expectTypeOf(step.documents).toEqualTypeOf<import('./step.js').Document[] | undefined>();
+    });
+    expect(tracer.stats().steps.ended).toBe(5);
   });
 });
