@@ -33,11 +33,19 @@ interface Parent {
   joined?: boolean;
 }
 
+// The common case (a parent from context) reuses one record instead of allocating one per step;
+// the factory is synchronous and never re-entered while it reads it.
+const fromActive: Parent = {};
+
 function fromContext(ctx: Context): Parent {
   const step = ctx.getValue(STEP_CONTEXT_KEY);
-  if (step instanceof StepRecord) return { step };
-  const spanContext = trace.getSpanContext(ctx);
-  return spanContext && isSpanContextValid(spanContext) ? { spanContext } : {};
+  fromActive.step = step instanceof StepRecord ? step : undefined;
+  fromActive.spanContext = undefined;
+  if (fromActive.step === undefined) {
+    const spanContext = trace.getSpanContext(ctx);
+    if (spanContext && isSpanContextValid(spanContext)) fromActive.spanContext = spanContext;
+  }
+  return fromActive;
 }
 
 function parseTraceparent(value: string): SpanContext | undefined {
