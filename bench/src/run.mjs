@@ -4,7 +4,7 @@
  * the medians. `--smoke`: one short round each, exit code 1 if a contender throws or delivers
  * fewer steps than it created.
  *
- * Knobs: BENCH_ROUNDS (5), BENCH_PIPELINES (100000), BENCH_WARMUP (10000), BENCH_ONLY (a comma list
+ * Knobs: BENCH_ROUNDS (9), BENCH_PIPELINES (100000), BENCH_WARMUP (10000), BENCH_ONLY (a comma list
  * of contenders; the baseline always runs).
  */
 import { fork } from 'node:child_process';
@@ -41,7 +41,7 @@ function intFromEnv(name, fallback) {
 
 const smoke = process.argv.includes('--smoke');
 const config = {
-  rounds: smoke ? 1 : intFromEnv('BENCH_ROUNDS', 5),
+  rounds: smoke ? 1 : intFromEnv('BENCH_ROUNDS', 9),
   pipelines: smoke ? 500 : intFromEnv('BENCH_PIPELINES', 100_000),
   warmup: smoke ? 100 : intFromEnv('BENCH_WARMUP', 10_000),
 };
