@@ -135,7 +135,3 @@ export function stepSpan(step: ContextStep): Span {
 export function contextWithStep(parent: Context, step: ContextStep): Context {
   return trace.setSpan(parent.setValue(STEP_CONTEXT_KEY, step), stepSpan(step));
 }
-
-export function stepFromContext<T>(ctx: Context): T | undefined {
-  return ctx.getValue(STEP_CONTEXT_KEY) as T | undefined;
-}

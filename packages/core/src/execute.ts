@@ -49,22 +49,21 @@ function follow(host: ExecutionHost, step: StepRecord, returned: unknown): unkno
   if (isThenable(returned)) {
     step.sync = false;
     returned.then(
-      (value) => {
-        if (!followStream(host, step, value)) {
-          recordOutput(step, value);
-          step.end();
-        }
-      },
+      (value) => settle(host, step, value),
       (error: unknown) => step.fail(error),
     );
-    return returned;
-  }
-  step.sync = true;
-  if (!followStream(host, step, returned)) {
-    recordOutput(step, returned);
-    step.end();
+  } else {
+    step.sync = true;
+    settle(host, step, returned);
   }
   return returned;
+}
+
+/** A stream keeps the step open until consumed; any other value ends it. */
+function settle(host: ExecutionHost, step: StepRecord, value: unknown): void {
+  if (followStream(host, step, value)) return;
+  recordOutput(step, value);
+  step.end();
 }
 
 function followStream(host: ExecutionHost, step: StepRecord, value: unknown): boolean {

@@ -160,7 +160,7 @@ export function createStepRecord(
     trace = {};
     // Joining a trace made elsewhere: only the keys this call names may overwrite its fields.
     if (remote.isRemote || parent.joined) traceKeys = options.updateTraceKeys ?? [];
-    if (parent.joined || options.parent !== undefined) parentContext = trace_setRemote(ctx, remote);
+    if (parent.joined || options.parent !== undefined) parentContext = withRemoteParent(ctx, remote);
   } else {
     traceId = newTraceId();
     trace = {};
@@ -198,7 +198,7 @@ export function createStepRecord(
 }
 
 /** A context whose active span is the given (remote) span context, so app spans nest right. */
-function trace_setRemote(ctx: Context, spanContext: SpanContext): Context {
+function withRemoteParent(ctx: Context, spanContext: SpanContext): Context {
   return spanContext.spanId ? trace.setSpanContext(ctx, spanContext) : ctx;
 }
 

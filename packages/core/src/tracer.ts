@@ -21,7 +21,7 @@ import {
 import { onBeforeExit } from './exit.js';
 import { NOOP_STEP } from './noop-step.js';
 import { type ResolvedTracerOptions, resolveTracerOptions, type TracerOptions } from './options.js';
-import { type FlushReport, isPlugin, type Plugin, type PluginStats } from './plugin.js';
+import type { FlushReport, Plugin, PluginStats } from './plugin.js';
 import { PluginHost } from './plugin-host.js';
 import { DeferredPlugin, resolvePluginPackage } from './plugin-loader.js';
 import { createConsolePlugin } from './plugins/console/index.js';
@@ -393,5 +393,3 @@ export class Tracer {
 export function createTracer(options?: TracerOptions): Tracer {
   return new Tracer(options);
 }
-
-export { isPlugin };
