@@ -195,6 +195,19 @@ describe('errors', () => {
   });
 });
 
+describe('emit', () => {
+  it('refuses what is not a step, reporting it instead of delivering it', async () => {
+    const reports: string[] = [];
+    const { memory, tracer } = setup({ onError: (r) => reports.push(`${r.source}: ${r.message}`) });
+    tracer.emit('cache-miss' as never);
+    tracer.emit({ name: 'half' } as never);
+    await tracer.flush();
+    expect(memory.steps).toHaveLength(0);
+    expect(reports).toHaveLength(2);
+    expect(reports[0]).toMatch(/^emit: .*expects a step record/);
+  });
+});
+
 describe('manual steps', () => {
   it('ends once: a second end or fail is ignored', async () => {
     const { memory, tracer } = setup();

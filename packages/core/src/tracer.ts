@@ -59,6 +59,13 @@ const BUILT_IN: Record<string, () => Plugin> = { console: () => createConsolePlu
  * const tracer = createTracer({ serviceName: 'support-bot', plugins: [createConsolePlugin()] });
  * const answer = await tracer.llm({ model: 'gpt-4o', inputMessages }, (step) => callModel(step));
  */
+/** A step-shaped object: what `emit()` accepts besides the tracer's own records. */
+function looksLikeStep(value: unknown): value is Step {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.kind === 'string' && typeof v.traceId === 'string' && typeof v.spanId === 'string';
+}
+
 export class Tracer {
   readonly serviceName: string;
   readonly enabled: boolean;
@@ -252,6 +259,13 @@ export class Tracer {
    */
   emit(step: Step): void {
     if (!(step instanceof StepRecord)) {
+      if (!looksLikeStep(step)) {
+        this.errors.report(
+          'emit',
+          new TypeError('emit() expects a step record (with kind, traceId and spanId)'),
+        );
+        return;
+      }
       this.deliveredSinceFlush++;
       this.host.end(step);
       return;
