@@ -1,0 +1,115 @@
+/**
+ * The OpenTelemetry SDK's own exporters, built from resolved settings: OTLP over HTTP
+ * (protobuf or JSON) or gRPC for traces, metrics and logs, or the console and in-memory
+ * exporters. Nothing here encodes OTLP by hand.
+ */
+import { Metadata } from '@grpc/grpc-js';
+import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
+import { OTLPLogExporter as JsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import {
+  AggregationTemporalityPreference,
+  OTLPMetricExporter as JsonMetricExporter,
+} from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
+import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
+import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { ConsoleSpanExporter, InMemorySpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { type OtlpProtocol, type ResolvedOtelOptions, signalUrl } from './options.js';
+
+type Signal = 'traces' | 'metrics' | 'logs';
+
+interface TransportConfig {
+  url: string;
+  timeoutMillis: number;
+  compression: CompressionAlgorithm;
+  headers?: Record<string, string>;
+  metadata?: Metadata;
+}
+
+function transport(
+  options: ResolvedOtelOptions,
+  signal: Signal,
+  headers: Record<string, string> | undefined,
+): TransportConfig {
+  const protocol: OtlpProtocol = options.protocol;
+  // A full traces URL from the environment is used as given; other signals use the base.
+  const url =
+    signal === 'traces' && options.tracesUrl !== undefined
+      ? options.tracesUrl
+      : signalUrl(options.endpoint, protocol, signal);
+  const compression = options.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
+  if (protocol === 'grpc') {
+    const metadata = new Metadata();
+    for (const [key, value] of Object.entries(headers ?? {})) metadata.set(key.toLowerCase(), value);
+    return { url, timeoutMillis: options.timeoutMillis, compression, metadata };
+  }
+  return { url, timeoutMillis: options.timeoutMillis, compression, headers: headers ?? {} };
+}
+
+/** The span exporter for one set of headers (the plugin keeps one per credential set). */
+export function createSpanExporter(
+  options: ResolvedOtelOptions,
+  headers: Record<string, string> | undefined,
+): SpanExporter {
+  const { exporter } = options;
+  if (typeof exporter === 'object') return exporter;
+  if (exporter === 'console') return new ConsoleSpanExporter();
+  if (exporter === 'memory') return new InMemorySpanExporter();
+  const config = transport(options, 'traces', headers);
+  switch (options.protocol) {
+    case 'grpc':
+      return new GrpcTraceExporter(config);
+    case 'http/json':
+      return new JsonTraceExporter(config);
+    default:
+      return new ProtoTraceExporter(config);
+  }
+}
+
+const TEMPORALITY = {
+  cumulative: AggregationTemporalityPreference.CUMULATIVE,
+  delta: AggregationTemporalityPreference.DELTA,
+  lowmemory: AggregationTemporalityPreference.LOWMEMORY,
+} as const;
+
+/** The OTLP metric exporter, with the configured temporality. */
+export function createMetricExporter(
+  options: ResolvedOtelOptions,
+  headers: Record<string, string> | undefined,
+  temporality: keyof typeof TEMPORALITY,
+): PushMetricExporter {
+  const config = {
+    ...transport(options, 'metrics', headers),
+    temporalityPreference: TEMPORALITY[temporality],
+  };
+  switch (options.protocol) {
+    case 'grpc':
+      return new GrpcMetricExporter(config);
+    case 'http/json':
+      return new JsonMetricExporter(config);
+    default:
+      return new ProtoMetricExporter(config);
+  }
+}
+
+/** The OTLP log record exporter. */
+export function createLogExporter(
+  options: ResolvedOtelOptions,
+  headers: Record<string, string> | undefined,
+): LogRecordExporter {
+  const config = transport(options, 'logs', headers);
+  switch (options.protocol) {
+    case 'grpc':
+      return new GrpcLogExporter(config);
+    case 'http/json':
+      return new JsonLogExporter(config);
+    default:
+      return new ProtoLogExporter(config);
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * GenAI client metrics from ended steps: token usage, operation duration, streaming latency and
+ * cost, with the instruments, units and bucket boundaries of the GenAI semantic conventions
+ * (v1.41.0, `model/gen-ai/metrics.yaml` and `docs/gen-ai/gen-ai-metrics.md`).
+ *
+ * Temporality (cumulative or delta) is the exporter's choice: an OTLP exporter built with
+ * `temporalityPreference` answers `selectAggregationTemporality`, and the reader asks it. Nothing
+ * here depends on it.
+ */
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type MeterProvider as MeterProviderApi,
+  ValueType,
+} from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import {
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
+import {
+  ATTR_GEN_AI_TOKEN_TYPE,
+  GEN_AI_TOKEN_TYPE_VALUE_INPUT,
+  GEN_AI_TOKEN_TYPE_VALUE_OUTPUT,
+  METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+  METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
+  METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+  METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+} from '@opentelemetry/semantic-conventions/incubating';
+import type { ModelFields, Step, StepKind } from '@spanchain/core';
+import { OPERATION, SEMCONV, SPANCHAIN } from './names.js';
+
+/** Instrument scope of everything this package records. */
+export const SCOPE_NAME = '@spanchain/otel';
+
+/** Names of the instruments. The `gen_ai.*` ones come from the conventions. */
+export const METRIC_NAMES = {
+  tokenUsage: METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+  operationDuration: METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+  timeToFirstChunk: METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+  timePerOutputChunk: METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
+  /** spanchain's own: what the conventions do not define. */
+  cost: 'spanchain.client.cost',
+  stepDuration: 'spanchain.step.duration',
+} as const;
+
+/** `gen_ai.token.type` and its two values. */
+export const TOKEN_TYPE = {
+  attribute: ATTR_GEN_AI_TOKEN_TYPE,
+  input: GEN_AI_TOKEN_TYPE_VALUE_INPUT,
+  output: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT,
+} as const;
+
+/** Explicit bucket boundaries of `gen_ai.client.token.usage` (powers of 4, 1 to 4^13). */
+export const GEN_AI_TOKEN_BUCKETS: readonly number[] = Object.freeze([
+  1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+]);
+
+/**
+ * Explicit bucket boundaries, in seconds, of `gen_ai.client.operation.duration`, also used by
+ * the two streaming histograms and by `spanchain.step.duration`.
+ */
+export const GEN_AI_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+]);
+
+/** `gen_ai.operation.name` of the step kinds the conventions cover; the others have none. */
+export const METRIC_OPERATION_BY_KIND: Readonly<Partial<Record<StepKind, string>>> = Object.freeze({
+  llm: OPERATION.chat,
+  embedding: OPERATION.embeddings,
+  retrieval: OPERATION.retrieval,
+  tool: OPERATION.executeTool,
+  agent: OPERATION.invokeAgent,
+});
+
+/** `error.type` when a failed step carries no usable type. */
+export const ERROR_TYPE_OTHER = '_OTHER';
+
+/** Attribute sets kept for reuse; past this, attributes are built per call and not kept. */
+const ATTRIBUTE_CACHE_LIMIT = 1000;
+/** Error types are class names or codes; a longer value is cut so it cannot blow up a series key. */
+const MAX_ERROR_TYPE_LENGTH = 128;
+const DEFAULT_INTERVAL_MS = 60_000;
+const DEFAULT_SETTLE_TIMEOUT_MS = 30_000;
+
+/** How `forceFlush()` and `shutdown()` settle: they never reject. */
+export interface SignalResult {
+  ok: boolean;
+  error?: unknown;
+}
+
+interface CommonOptions {
+  /**
+   * `gen_ai.operation.name` of a step, so that metrics agree with the span mapping (e.g.
+   * `text_completion` for some llm steps). Returning undefined falls back to
+   * `METRIC_OPERATION_BY_KIND`; a kind without an operation is recorded as `spanchain.step.duration`.
+   */
+  operationName?: (step: Step) => string | undefined;
+  /** Told about each failure inside `record()` (which itself never throws). */
+  onError?: (error: unknown) => void;
+  /** Version of the instrumentation scope. */
+  scopeVersion?: string;
+}
+
+/** Own a MeterProvider that pushes to `exporter` on a period. */
+export interface GenAiMetricsExporterOptions extends CommonOptions {
+  resource: Resource;
+  exporter: PushMetricExporter;
+  /** Default 60000. */
+  exportIntervalMillis?: number;
+  /** Default 30000, never more than the interval. */
+  exportTimeoutMillis?: number;
+}
+
+/** Record into the app's MeterProvider (never shut down from here). */
+export interface GenAiMetricsProviderOptions extends CommonOptions {
+  meterProvider: MeterProviderApi;
+}
+
+export type GenAiMetricsOptions = GenAiMetricsExporterOptions | GenAiMetricsProviderOptions;
+
+export interface GenAiMetricsStats {
+  /** Steps recorded without an error. */
+  recorded: number;
+  /** Steps whose recording failed (and was swallowed). */
+  failures: number;
+  /** Attribute sets currently cached. */
+  cachedAttributeSets: number;
+}
+
+/** Attribute sets of one (operation, provider, models, server, error type, kind) combination. */
+interface AttributeEntry {
+  /** With `error.type` when the step failed: the duration histograms. */
+  duration: Attributes;
+  /** Without `error.type`: streaming histograms and cost. */
+  base: Attributes;
+  input?: Attributes;
+  output?: Attributes;
+}
+
+type Flushable = { forceFlush?: (options?: { timeoutMillis?: number }) => Promise<void> };
+
+/**
+ * Records GenAI client metrics for ended steps. Give it an exporter (it then owns a MeterProvider
+ * with a PeriodicExportingMetricReader, never the global one) or the app's MeterProvider.
+ *
+ * Attributes are low-cardinality only: `gen_ai.operation.name`, `gen_ai.provider.name` (omitted
+ * when the step names no provider), `gen_ai.request.model`, `gen_ai.response.model`,
+ * `server.address`, `server.port`, `error.type`, and `spanchain.step.kind` on
+ * `spanchain.step.duration`. Never user, session, trace or span ids, nor step names.
+ *
+ * A step that ran with retries or fallbacks (`step.attempts`) records nothing itself: each of its
+ * attempts is a step of the same kind that records the actual call, so nothing is counted twice.
+ *
+ * @example
+ * const metrics = new GenAiMetrics({ resource, exporter: new OTLPMetricExporter() });
+ * const plugin = { name: 'metrics', onEnd: (step) => metrics.record(step), shutdown: () => metrics.shutdown() };
+ */
+export class GenAiMetrics {
+  private readonly provider: MeterProviderApi & Flushable;
+  private readonly owned: MeterProvider | undefined;
+  private readonly tokenUsage: Histogram;
+  private readonly operationDuration: Histogram;
+  private readonly timeToFirstChunk: Histogram;
+  private readonly timePerOutputChunk: Histogram;
+  private readonly cost: Counter;
+  private readonly stepDuration: Histogram;
+  private readonly operationName: ((step: Step) => string | undefined) | undefined;
+  private readonly onError: ((error: unknown) => void) | undefined;
+  private readonly cache = new Map<string, AttributeEntry>();
+  private recordedCount = 0;
+  private failureCount = 0;
+  private closed = false;
+
+  constructor(options: GenAiMetricsOptions) {
+    this.operationName = options.operationName;
+    this.onError = options.onError;
+    if ('meterProvider' in options) {
+      this.provider = options.meterProvider as MeterProviderApi & Flushable;
+      this.owned = undefined;
+    } else {
+      const interval = positive(options.exportIntervalMillis) ?? DEFAULT_INTERVAL_MS;
+      // The reader throws when the timeout exceeds the interval: clamp instead.
+      const timeout = Math.min(positive(options.exportTimeoutMillis) ?? 30_000, interval);
+      const reader = new PeriodicExportingMetricReader({
+        exporter: options.exporter,
+        exportIntervalMillis: interval,
+        exportTimeoutMillis: timeout,
+      });
+      this.owned = new MeterProvider({ resource: options.resource, readers: [reader] });
+      this.provider = this.owned;
+    }
+    const meter: Meter = this.provider.getMeter(SCOPE_NAME, options.scopeVersion);
+    const seconds = (description: string) => ({
+      description,
+      unit: 's',
+      valueType: ValueType.DOUBLE,
+      advice: { explicitBucketBoundaries: [...GEN_AI_DURATION_BUCKETS] },
+    });
+    this.tokenUsage = meter.createHistogram(METRIC_NAMES.tokenUsage, {
+      description: 'Number of input and output tokens used.',
+      unit: '{token}',
+      valueType: ValueType.INT,
+      advice: { explicitBucketBoundaries: [...GEN_AI_TOKEN_BUCKETS] },
+    });
+    this.operationDuration = meter.createHistogram(
+      METRIC_NAMES.operationDuration,
+      seconds('GenAI operation duration.'),
+    );
+    this.timeToFirstChunk = meter.createHistogram(
+      METRIC_NAMES.timeToFirstChunk,
+      seconds('Time to receive the first chunk of a streamed response.'),
+    );
+    this.timePerOutputChunk = meter.createHistogram(
+      METRIC_NAMES.timePerOutputChunk,
+      seconds('Time per output chunk after the first one, averaged over a streamed response.'),
+    );
+    this.stepDuration = meter.createHistogram(
+      METRIC_NAMES.stepDuration,
+      seconds(
+        'Duration of spanchain steps that are no GenAI operation (chain, prompt, guardrail, rerank, custom).',
+      ),
+    );
+    this.cost = meter.createCounter(METRIC_NAMES.cost, {
+      description: 'Cost of GenAI calls as the step reports it, in US dollars.',
+      unit: 'USD',
+      valueType: ValueType.DOUBLE,
+    });
+  }
+
+  /** Records the metrics of one ended step. Cheap; never throws. */
+  record(step: Step): void {
+    if (this.closed) return;
+    try {
+      this.recordStep(step);
+      this.recordedCount++;
+    } catch (error) {
+      this.failureCount++;
+      if (this.onError) {
+        try {
+          this.onError(error);
+        } catch {}
+      }
+    }
+  }
+
+  /** Steps whose recording failed. */
+  get failures(): number {
+    return this.failureCount;
+  }
+
+  stats(): GenAiMetricsStats {
+    return {
+      recorded: this.recordedCount,
+      failures: this.failureCount,
+      cachedAttributeSets: this.cache.size,
+    };
+  }
+
+  /** Exports what was recorded (the owned provider's reader, or the app's provider if it can). */
+  forceFlush(options: { timeoutMillis?: number } = {}): Promise<SignalResult> {
+    const timeoutMillis = positive(options.timeoutMillis) ?? DEFAULT_SETTLE_TIMEOUT_MS;
+    const flush = this.provider.forceFlush;
+    if (typeof flush !== 'function') return Promise.resolve({ ok: true });
+    return settleWithin(() => flush.call(this.provider, { timeoutMillis }), timeoutMillis);
+  }
+
+  /**
+   * Stops recording and shuts the owned provider down (exporting what is left). The app's
+   * provider is only flushed: its lifecycle is the app's.
+   */
+  shutdown(options: { timeoutMillis?: number } = {}): Promise<SignalResult> {
+    if (this.closed) return Promise.resolve({ ok: true });
+    this.closed = true;
+    this.cache.clear();
+    const owned = this.owned;
+    if (!owned) return this.forceFlush(options);
+    const timeoutMillis = positive(options.timeoutMillis) ?? DEFAULT_SETTLE_TIMEOUT_MS;
+    return settleWithin(() => owned.shutdown({ timeoutMillis }), timeoutMillis);
+  }
+
+  private recordStep(step: Step): void {
+    // A retry/fallback container: its attempts are the calls.
+    if (step.attempts !== undefined) return;
+    const end = step.endTime;
+    if (typeof end !== 'number') return;
+    const kind = step.kind;
+    const operation = this.operationName?.(step) ?? METRIC_OPERATION_BY_KIND[kind];
+    const attributes = this.attributesFor(step, operation);
+
+    const durationS = (end - step.startTime) / 1000;
+    if (durationS >= 0 && Number.isFinite(durationS)) {
+      (operation === undefined ? this.stepDuration : this.operationDuration).record(
+        durationS,
+        attributes.duration,
+      );
+    }
+
+    if (kind === 'llm' || kind === 'embedding') {
+      const usage = step.usage;
+      if (usage) {
+        const input = usage.inputTokens;
+        if (isCount(input)) {
+          attributes.input ??= freeze({ ...attributes.base, [TOKEN_TYPE.attribute]: TOKEN_TYPE.input });
+          this.tokenUsage.record(Math.round(input), attributes.input);
+        }
+        const output = usage.outputTokens;
+        if (isCount(output)) {
+          attributes.output ??= freeze({ ...attributes.base, [TOKEN_TYPE.attribute]: TOKEN_TYPE.output });
+          this.tokenUsage.record(Math.round(output), attributes.output);
+        }
+      }
+      const cost = step.cost;
+      if (cost && (cost.currency === 'USD' || cost.currency === 'usd') && isCount(cost.total)) {
+        this.cost.add(cost.total, attributes.base);
+      }
+    }
+
+    if (kind === 'llm') {
+      const stream = step.stream;
+      const firstChunk = stream?.firstChunkTime;
+      let ttfcMs = step.timeToFirstTokenMs;
+      if (!isCount(ttfcMs) && typeof firstChunk === 'number') ttfcMs = firstChunk - step.startTime;
+      if (isCount(ttfcMs)) this.timeToFirstChunk.record(ttfcMs / 1000, attributes.base);
+      // The conventions want one measurement per chunk after the first (time since the previous
+      // chunk). The step keeps only the chunk count and the first chunk's time, so this records
+      // the mean gap once per call: (end − first chunk) / (chunks − 1). The end of the step is
+      // taken as the last chunk's arrival (the stream ends when the consumer finishes reading).
+      if (stream && typeof firstChunk === 'number' && stream.chunks >= 2) {
+        const perChunkS = (end - firstChunk) / (stream.chunks - 1) / 1000;
+        if (isCount(perChunkS)) this.timePerOutputChunk.record(perChunkS, attributes.base);
+      }
+    }
+  }
+
+  /** The attribute sets of a step, from the cache when its combination was seen before. */
+  private attributesFor(step: Step, operation: string | undefined): AttributeEntry {
+    const kind = step.kind;
+    const model: ModelFields | undefined =
+      kind === 'llm' || kind === 'embedding' || kind === 'rerank' ? step : undefined;
+    const provider = text(model?.provider);
+    const requestModel = text(model?.model);
+    const responseModel = text(model?.responseModel);
+    const serverAddress = text(model?.serverAddress);
+    const serverPort = serverAddress !== undefined ? port(model?.serverPort) : undefined;
+    const errorType = step.status === 'error' ? errorTypeOf(step) : undefined;
+
+    const key = `${kind}\u001f${operation ?? ''}\u001f${provider ?? ''}\u001f${requestModel ?? ''}\u001f${
+      responseModel ?? ''
+    }\u001f${serverAddress ?? ''}\u001f${serverPort ?? ''}\u001f${errorType ?? ''}`;
+    const cached = this.cache.get(key);
+    if (cached) return cached;
+
+    const base: Attributes = {};
+    if (operation !== undefined) base[SEMCONV.operationName] = operation;
+    else base[SPANCHAIN.stepKind] = kind;
+    if (provider !== undefined) base[SEMCONV.providerName] = provider;
+    if (requestModel !== undefined) base[SEMCONV.requestModel] = requestModel;
+    if (responseModel !== undefined) base[SEMCONV.responseModel] = responseModel;
+    if (serverAddress !== undefined) base[SEMCONV.serverAddress] = serverAddress;
+    if (serverPort !== undefined) base[SEMCONV.serverPort] = serverPort;
+    freeze(base);
+    const duration = errorType === undefined ? base : freeze({ ...base, [SEMCONV.errorType]: errorType });
+    const entry: AttributeEntry = { duration, base };
+    if (this.cache.size < ATTRIBUTE_CACHE_LIMIT) this.cache.set(key, entry);
+    return entry;
+  }
+}
+
+/** A factory for those who prefer one. */
+export function createGenAiMetrics(options: GenAiMetricsOptions): GenAiMetrics {
+  return new GenAiMetrics(options);
+}
+
+/**
+ * Runs `fn` and settles with `{ ok }` by `timeoutMillis` at the latest: never rejects, and a
+ * promise that never settles stops being waited for.
+ */
+export function settleWithin(fn: () => Promise<unknown>, timeoutMillis: number): Promise<SignalResult> {
+  return new Promise<SignalResult>((resolve) => {
+    const timer = setTimeout(
+      () => resolve({ ok: false, error: new Error(`timed out after ${timeoutMillis} ms`) }),
+      timeoutMillis,
+    );
+    timer.unref?.();
+    const done = (result: SignalResult) => {
+      clearTimeout(timer);
+      resolve(result);
+    };
+    try {
+      fn().then(
+        () => done({ ok: true }),
+        (error: unknown) => done({ ok: false, error }),
+      );
+    } catch (error) {
+      done({ ok: false, error });
+    }
+  });
+}
+
+/** `error.type` of a failed step: its error's type, else `_OTHER`. */
+export function errorTypeOf(step: Step): string {
+  const type = step.error?.type;
+  if (typeof type !== 'string' || type.length === 0) return ERROR_TYPE_OTHER;
+  return type.length > MAX_ERROR_TYPE_LENGTH ? type.slice(0, MAX_ERROR_TYPE_LENGTH) : type;
+}
+
+function freeze<T extends object>(value: T): T {
+  return Object.freeze(value);
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+function port(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 && value < 65536
+    ? value
+    : undefined;
+}
+
+/** A finite, non-negative number (what histograms and counters accept). */
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function positive(value: number | undefined): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+}

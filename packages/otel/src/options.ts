@@ -1,0 +1,501 @@
+/**
+ * The plugin's options and environment, parsed once when the plugin is made. Explicit options
+ * win over the environment; bad values fail here with one clear message, and header values
+ * (credentials) never appear in it.
+ */
+import type { TracerProvider } from '@opentelemetry/api';
+import type { LoggerProvider } from '@opentelemetry/api-logs';
+import type { MeterProvider } from '@opentelemetry/sdk-metrics';
+import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  envBoolean,
+  parseOptions,
+  RedactOptionsSchema,
+  registerSecret,
+  type SerializeLimits,
+  SpanchainError,
+  type Step,
+} from '@spanchain/core';
+import { z } from 'zod';
+
+export const PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
+export type OtlpProtocol = (typeof PROTOCOLS)[number];
+
+/** Where content (messages, arguments, documents) goes: nowhere, on spans, in log events, both. */
+export const CONTENT_MODES = ['none', 'span', 'event', 'span_and_event'] as const;
+export type ContentMode = (typeof CONTENT_MODES)[number];
+
+export type HeadersInput = Record<string, string> | ((step: Step) => Record<string, string> | undefined);
+
+const fn = (what: string) =>
+  z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', `expected ${what}`);
+const objectWith = (what: string, method: string) =>
+  z.custom<object>(
+    (v) =>
+      typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)[method] === 'function',
+    `expected ${what}`,
+  );
+
+const positiveInt = (max: number) => z.number().int().positive().max(max);
+
+const HeaderRecord = z.record(z.string().min(1), z.string());
+
+const BatchSchema = z
+  .object({
+    /** Spans held before new ones are dropped (counted as `queue-full`). Env `OTEL_BSP_MAX_QUEUE_SIZE`. Default 2048. */
+    maxQueueSize: positiveInt(1_000_000).optional(),
+    /** Spans per export request. Env `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. Default 512. */
+    maxExportBatchSize: positiveInt(1_000_000).optional(),
+    /** Delay between exports, ms. Env `OTEL_BSP_SCHEDULE_DELAY`. Default 5000 (1000 with `immediate`… see README). */
+    scheduledDelayMillis: z.number().int().min(0).max(3_600_000).optional(),
+    /** Deadline of one export, ms. Env `OTEL_BSP_EXPORT_TIMEOUT`. Default 30000. */
+    exportTimeoutMillis: positiveInt(3_600_000).optional(),
+  })
+  .strict();
+
+export const OtelPluginOptionsSchema = z
+  .object({
+    /** Plugin name in `tracer.stats()`. Default `otel`. */
+    name: z.string().min(1).max(100).optional(),
+    /**
+     * Where spans go: `otlp` (default), `console`, `memory` (kept in `plugin.memory` for tests),
+     * or any OpenTelemetry `SpanExporter`. Env `OTEL_EXPORTER` (`otlp_http`, `otlp_grpc`, `console`).
+     */
+    exporter: z
+      .union([z.enum(['otlp', 'console', 'memory']), objectWith('a SpanExporter', 'export')])
+      .optional(),
+    /** OTLP encoding. Env `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL`. Default `http/protobuf`. */
+    protocol: z.enum(PROTOCOLS).optional(),
+    /**
+     * OTLP endpoint: a base URL (`http://collector:4318`, each signal's path is added) or the full
+     * traces URL. Env `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_ENDPOINT`.
+     * Default `http://localhost:4318` (4317 for gRPC).
+     */
+    endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+    /**
+     * Request headers (credentials). A function of the step gives per-team or per-request
+     * headers: steps are then exported in separate batches per header set, never mixed.
+     * Env `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_HEADERS` (`k=v,k2=v2`).
+     */
+    headers: z.union([HeaderRecord, fn('a function (step) => headers')]).optional(),
+    /** Env `OTEL_EXPORTER_OTLP_COMPRESSION`. Default `none`. */
+    compression: z.enum(['gzip', 'none']).optional(),
+    /** Deadline of one request, ms. Env `OTEL_EXPORTER_OTLP_TIMEOUT`. Default 10000. */
+    timeoutMillis: positiveInt(600_000).optional(),
+    /** Batching (the SDK's `BatchSpanProcessor`), or `false` to export each span at once (serverless). */
+    batch: z.union([BatchSchema, z.literal(false)]).optional(),
+    /** Send spans to these processors (yours, e.g. with your own exporter) instead of building an exporter. */
+    spanProcessors: z.array(objectWith('a SpanProcessor', 'onEnd')).optional(),
+    /**
+     * Emit spans through the app's own `TracerProvider` (its processors, exporters, sampler and
+     * resource) instead of a private one. Never the global provider unless you pass it.
+     */
+    tracerProvider: objectWith('a TracerProvider', 'getTracer').optional(),
+    /** Different header sets kept at once (one exporter each); the least recently used is closed. Default 32. */
+    maxCredentialSets: positiveInt(10_000).optional(),
+    /** Service name on the resource. Env `OTEL_SERVICE_NAME`; else the tracer's `serviceName`. */
+    serviceName: z.string().min(1).max(256).optional(),
+    /** Extra resource attributes. Env `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`). */
+    resourceAttributes: z
+      .record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()]))
+      .optional(),
+    /**
+     * Content capture: `true` (= `span_and_event`), `false` (= `none`), or a mode. Off by default,
+     * as the GenAI conventions require. Env `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`.
+     */
+    captureContent: z.union([z.boolean(), z.enum(CONTENT_MODES)]).optional(),
+    /**
+     * `nested` (default): each LLM call is its own span. `parent`: its request and response
+     * attributes go on the parent span instead (several calls under one parent overwrite each other).
+     */
+    llmSpans: z.enum(['nested', 'parent']).optional(),
+    /** Budgets for each serialised content attribute. */
+    limits: z
+      .object({
+        maxStringLength: positiveInt(100_000_000).optional(),
+        maxArrayLength: positiveInt(10_000_000).optional(),
+        maxObjectKeys: positiveInt(10_000_000).optional(),
+        maxDepth: positiveInt(1_000).optional(),
+        maxBytes: positiveInt(1_000_000_000).optional(),
+      })
+      .strict()
+      .optional(),
+    /** Redaction for this backend only, on top of the tracer's (see `redact()` in @spanchain/core). */
+    redact: RedactOptionsSchema.optional(),
+    /**
+     * GenAI metrics (token usage, operation duration, streaming chunk timings, cost): `true`
+     * (default with an OTLP exporter), `false`, or options. Needs an OTLP exporter or a `meterProvider`.
+     */
+    metrics: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            /** Env `OTEL_METRIC_EXPORT_INTERVAL`. Default 60000. */
+            exportIntervalMillis: positiveInt(86_400_000).optional(),
+            /** Env `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`. Default `cumulative`. */
+            temporality: z.enum(['cumulative', 'delta', 'lowmemory']).optional(),
+            /** Record into the app's `MeterProvider` instead of a private one. */
+            meterProvider: objectWith('a MeterProvider', 'getMeter').optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    /** One OTel log record per step (and the GenAI content events): `true`, `false` (default), or options. */
+    logs: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            /** Emit into the app's `LoggerProvider` instead of a private one. */
+            loggerProvider: objectWith('a LoggerProvider', 'getLogger').optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    /** Print what the plugin does (config, exports, failures) to stderr, credentials masked. Env `OTEL_DEBUG`. */
+    debug: z.boolean().optional(),
+  })
+  .strict();
+
+export type OtelPluginOptions = Omit<
+  z.input<typeof OtelPluginOptionsSchema>,
+  'exporter' | 'headers' | 'spanProcessors' | 'tracerProvider' | 'metrics' | 'logs'
+> & {
+  exporter?: 'otlp' | 'console' | 'memory' | SpanExporter;
+  headers?: HeadersInput;
+  spanProcessors?: SpanProcessor[];
+  tracerProvider?: TracerProvider;
+  metrics?:
+    | boolean
+    | {
+        exportIntervalMillis?: number;
+        temporality?: 'cumulative' | 'delta' | 'lowmemory';
+        meterProvider?: MeterProvider;
+      };
+  logs?: boolean | { loggerProvider?: LoggerProvider };
+};
+
+export interface BatchSettings {
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  scheduledDelayMillis: number;
+  exportTimeoutMillis: number;
+}
+
+export interface ResolvedOtelOptions {
+  name: string;
+  exporter: 'otlp' | 'console' | 'memory' | SpanExporter;
+  protocol: OtlpProtocol;
+  /** Base URL without a signal path, e.g. `http://localhost:4318`. */
+  endpoint: string;
+  /** A full traces URL from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, used as given. */
+  tracesUrl: string | undefined;
+  headers: HeadersInput | undefined;
+  compression: 'gzip' | 'none';
+  timeoutMillis: number;
+  batch: BatchSettings | false;
+  spanProcessors: SpanProcessor[] | undefined;
+  tracerProvider: TracerProvider | undefined;
+  maxCredentialSets: number;
+  serviceName: string | undefined;
+  resourceAttributes: Record<string, string | number | boolean>;
+  content: ContentMode;
+  llmSpans: 'nested' | 'parent';
+  limits: Partial<SerializeLimits> | undefined;
+  redact: z.output<typeof RedactOptionsSchema> | undefined;
+  metrics:
+    | false
+    | {
+        exportIntervalMillis: number;
+        temporality: 'cumulative' | 'delta' | 'lowmemory';
+        meterProvider: MeterProvider | undefined;
+      };
+  logs: false | { loggerProvider: LoggerProvider | undefined };
+  debug: boolean;
+}
+
+function invalidEnv(name: string, expected: string, shown?: string): SpanchainError {
+  const got = shown === undefined ? '' : ` (got ${shown})`;
+  return new SpanchainError(
+    'INVALID_OPTIONS',
+    `Invalid environment variable ${name}: expected ${expected}${got}`,
+  );
+}
+
+function envString(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+function envInt(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
+  const raw = envString(env, name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalidEnv(name, `an integer from ${min} to ${max}`, JSON.stringify(raw.slice(0, 40)));
+  }
+  return value;
+}
+
+/**
+ * Parses `k=v,k2=v2` (W3C baggage style, values URL-encoded) as the OTLP exporters' header
+ * variables are written. The values are credentials: an error names the variable and the
+ * position, never the text.
+ */
+export function parseKeyValueList(name: string, raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  raw.split(',').forEach((entry, index) => {
+    if (entry.trim() === '') return;
+    const eq = entry.indexOf('=');
+    const key = eq > 0 ? entry.slice(0, eq).trim() : '';
+    if (key === '')
+      throw invalidEnv(name, `comma-separated key=value pairs (entry ${index + 1} has no key=)`);
+    let value = entry.slice(eq + 1).trim();
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      throw invalidEnv(name, `URL-encoded values (entry ${index + 1}, key ${JSON.stringify(key)}, is not)`);
+    }
+    out[key] = value;
+  });
+  return out;
+}
+
+function parseResourceAttributes(raw: string): Record<string, string> {
+  return parseKeyValueList('OTEL_RESOURCE_ATTRIBUTES', raw);
+}
+
+function envProtocol(env: NodeJS.ProcessEnv): OtlpProtocol | undefined {
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const raw = envString(env, name);
+    if (raw === undefined) continue;
+    if (!(PROTOCOLS as readonly string[]).includes(raw)) {
+      throw invalidEnv(name, PROTOCOLS.join(', '), JSON.stringify(raw.slice(0, 40)));
+    }
+    return raw as OtlpProtocol;
+  }
+  return undefined;
+}
+
+/** LiteLLM's `OTEL_EXPORTER`: `console`, `otlp_http`, `otlp_grpc` (and `otlp`, `in_memory`). */
+function envExporter(
+  env: NodeJS.ProcessEnv,
+): { exporter: 'otlp' | 'console' | 'memory'; protocol?: OtlpProtocol } | undefined {
+  const raw = envString(env, 'OTEL_EXPORTER')?.toLowerCase();
+  switch (raw) {
+    case undefined:
+      return undefined;
+    case 'console':
+      return { exporter: 'console' };
+    case 'in_memory':
+    case 'memory':
+      return { exporter: 'memory' };
+    case 'otlp':
+      return { exporter: 'otlp' };
+    case 'otlp_http':
+      return { exporter: 'otlp', protocol: 'http/protobuf' };
+    case 'otlp_grpc':
+      return { exporter: 'otlp', protocol: 'grpc' };
+    default:
+      throw invalidEnv(
+        'OTEL_EXPORTER',
+        'console, otlp_http, otlp_grpc, otlp or in_memory',
+        JSON.stringify(raw.slice(0, 40)),
+      );
+  }
+}
+
+function envUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = envString(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalidEnv(name, 'an http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw invalidEnv(name, 'an http:// or https:// URL');
+  return raw;
+}
+
+const SIGNAL_PATH = /\/v1\/(traces|metrics|logs)\/?$/;
+
+/** The base URL of an endpoint given either as a base or as a signal's full URL. */
+export function baseEndpoint(url: string): string {
+  return url.replace(SIGNAL_PATH, '').replace(/\/+$/, '');
+}
+
+/** The URL an exporter of `signal` posts to. gRPC takes the base (the service path is fixed). */
+export function signalUrl(
+  endpoint: string,
+  protocol: OtlpProtocol,
+  signal: 'traces' | 'metrics' | 'logs',
+): string {
+  return protocol === 'grpc' ? endpoint : `${endpoint}/v1/${signal}`;
+}
+
+function contentMode(value: boolean | ContentMode | undefined): ContentMode | undefined {
+  if (value === undefined) return undefined;
+  if (value === true) return 'span_and_event';
+  if (value === false) return 'none';
+  return value;
+}
+
+/** `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`: `true`/`false` or a mode name. */
+function envContent(env: NodeJS.ProcessEnv): ContentMode | undefined {
+  const name = 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT';
+  const raw = envString(env, name);
+  if (raw === undefined) return undefined;
+  const modes: Record<string, ContentMode> = {
+    no_content: 'none',
+    span_only: 'span',
+    event_only: 'event',
+    span_and_event: 'span_and_event',
+  };
+  const mode = modes[raw.toLowerCase()];
+  if (mode !== undefined) return mode;
+  return contentMode(envBoolean(name, env));
+}
+
+function registerHeaderSecrets(headers: Record<string, string>): void {
+  for (const value of Object.values(headers)) registerSecret(value);
+}
+
+/**
+ * Parses options and environment into settings. Throws `SpanchainError('INVALID_OPTIONS')` on
+ * bad input. Header values are registered as secrets, so they are scrubbed from any error text.
+ */
+export function resolveOtelOptions(
+  input: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedOtelOptions {
+  const options = parseOptions(
+    OtelPluginOptionsSchema,
+    input ?? {},
+    '@spanchain/otel options',
+  ) as OtelPluginOptions;
+
+  const fromEnv = envExporter(env);
+  const exporter = options.exporter ?? fromEnv?.exporter ?? 'otlp';
+  const protocol = options.protocol ?? fromEnv?.protocol ?? envProtocol(env) ?? 'http/protobuf';
+
+  const tracesUrl =
+    options.endpoint === undefined ? envUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') : undefined;
+  const endpointRaw =
+    options.endpoint ??
+    envUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ??
+    envUrl(env, 'OTEL_ENDPOINT') ??
+    tracesUrl;
+  const endpoint = baseEndpoint(
+    endpointRaw ?? (protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318'),
+  );
+
+  let headers: HeadersInput | undefined = options.headers;
+  if (headers === undefined) {
+    for (const name of ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_HEADERS']) {
+      const raw = envString(env, name);
+      if (raw !== undefined) {
+        headers = parseKeyValueList(name, raw);
+        break;
+      }
+    }
+  }
+  if (headers !== undefined && typeof headers !== 'function') registerHeaderSecrets(headers);
+
+  const compressionRaw =
+    envString(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ??
+    envString(env, 'OTEL_EXPORTER_OTLP_COMPRESSION');
+  if (compressionRaw !== undefined && compressionRaw !== 'gzip' && compressionRaw !== 'none') {
+    throw invalidEnv(
+      'OTEL_EXPORTER_OTLP_COMPRESSION',
+      'gzip or none',
+      JSON.stringify(compressionRaw.slice(0, 40)),
+    );
+  }
+
+  const batch: BatchSettings | false =
+    options.batch === false
+      ? false
+      : {
+          maxQueueSize:
+            options.batch?.maxQueueSize ?? envInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 1, 1_000_000) ?? 2048,
+          maxExportBatchSize:
+            options.batch?.maxExportBatchSize ??
+            envInt(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 1, 1_000_000) ??
+            512,
+          scheduledDelayMillis:
+            options.batch?.scheduledDelayMillis ??
+            envInt(env, 'OTEL_BSP_SCHEDULE_DELAY', 0, 3_600_000) ??
+            5000,
+          exportTimeoutMillis:
+            options.batch?.exportTimeoutMillis ??
+            envInt(env, 'OTEL_BSP_EXPORT_TIMEOUT', 1, 3_600_000) ??
+            30_000,
+        };
+  if (batch && batch.maxExportBatchSize > batch.maxQueueSize) batch.maxExportBatchSize = batch.maxQueueSize;
+
+  const resourceEnv = envString(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  const resourceAttributes = {
+    ...(resourceEnv ? parseResourceAttributes(resourceEnv) : {}),
+    ...options.resourceAttributes,
+  };
+
+  const canExportSignals = exporter === 'otlp';
+  const metricsOption = options.metrics ?? canExportSignals;
+  const metricsObject = typeof metricsOption === 'object' ? metricsOption : {};
+  const temporalityEnv = envString(env, 'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE')?.toLowerCase();
+  if (temporalityEnv !== undefined && !['cumulative', 'delta', 'lowmemory'].includes(temporalityEnv)) {
+    throw invalidEnv(
+      'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE',
+      'cumulative, delta or lowmemory',
+      JSON.stringify(temporalityEnv.slice(0, 40)),
+    );
+  }
+  const metrics =
+    metricsOption === false || (!canExportSignals && metricsObject.meterProvider === undefined)
+      ? false
+      : {
+          exportIntervalMillis:
+            metricsObject.exportIntervalMillis ??
+            envInt(env, 'OTEL_METRIC_EXPORT_INTERVAL', 1, 86_400_000) ??
+            60_000,
+          temporality:
+            metricsObject.temporality ??
+            (temporalityEnv as 'cumulative' | 'delta' | 'lowmemory' | undefined) ??
+            'cumulative',
+          meterProvider: metricsObject.meterProvider,
+        };
+
+  const logsOption = options.logs ?? false;
+  const logsObject = typeof logsOption === 'object' ? logsOption : {};
+  const logs =
+    logsOption === false || (!canExportSignals && logsObject.loggerProvider === undefined)
+      ? false
+      : { loggerProvider: logsObject.loggerProvider };
+
+  return {
+    name: options.name ?? 'otel',
+    exporter,
+    protocol,
+    endpoint,
+    tracesUrl,
+    headers,
+    compression: options.compression ?? (compressionRaw as 'gzip' | 'none' | undefined) ?? 'none',
+    timeoutMillis: options.timeoutMillis ?? envInt(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 1, 600_000) ?? 10_000,
+    batch,
+    spanProcessors: options.spanProcessors,
+    tracerProvider: options.tracerProvider,
+    maxCredentialSets: options.maxCredentialSets ?? 32,
+    serviceName: options.serviceName ?? envString(env, 'OTEL_SERVICE_NAME'),
+    resourceAttributes,
+    content: contentMode(options.captureContent) ?? envContent(env) ?? 'none',
+    llmSpans: options.llmSpans ?? 'nested',
+    limits: options.limits,
+    redact: options.redact,
+    metrics,
+    logs,
+    debug: options.debug ?? envBoolean('OTEL_DEBUG', env) ?? false,
+  };
+}

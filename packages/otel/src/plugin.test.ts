@@ -1,0 +1,253 @@
+import { SpanKind } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
+import { createTracer, type InternalErrorReport } from '@spanchain/core';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type OtelPluginOptions, otel } from './index.js';
+
+const tracers: { shutdown(): Promise<unknown> }[] = [];
+afterEach(async () => {
+  await Promise.all(tracers.splice(0).map((t) => t.shutdown()));
+  vi.restoreAllMocks();
+});
+
+function setup(options: OtelPluginOptions = {}, serviceName = 'svc') {
+  const plugin = otel({
+    exporter: 'memory',
+    metrics: false,
+    batch: { scheduledDelayMillis: 10 },
+    ...options,
+  });
+  const reports: InternalErrorReport[] = [];
+  const tracer = createTracer({
+    serviceName,
+    plugins: [plugin],
+    flushOnExit: false,
+    onError: (r) => reports.push(r),
+  });
+  tracers.push(tracer);
+  return { plugin, tracer, reports };
+}
+
+const spansOf = (exporter: InMemorySpanExporter | undefined) => {
+  if (!exporter) throw new Error('no memory exporter');
+  return exporter.getFinishedSpans();
+};
+const named = (spans: ReadableSpan[], name: string) => {
+  const span = spans.find((s) => s.name === name);
+  if (!span) throw new Error(`no span ${name} in ${spans.map((s) => s.name).join(', ')}`);
+  return span;
+};
+
+describe('spans through the SDK pipeline', () => {
+  it('exports each step as a span with the core’s ids, parents, times, resource and scope', async () => {
+    const { plugin, tracer } = setup({}, 'checkout');
+    let ids: { root?: string; llm?: string; trace?: string } = {};
+    const started = Date.now();
+    await tracer.chain('root', async (root) => {
+      ids = { root: root.spanId, trace: root.traceId };
+      await tracer.llm({ name: 'call', model: 'gpt-4o', provider: 'openai' }, async (s) => {
+        ids.llm = s.spanId;
+      });
+    });
+    await tracer.flush();
+    const spans = spansOf(plugin.memory);
+    expect(spans.map((s) => s.name).sort()).toEqual(['chat gpt-4o', 'root']);
+    const root = named(spans, 'root');
+    const llm = named(spans, 'chat gpt-4o');
+    expect(root.spanContext()).toMatchObject({ traceId: ids.trace, spanId: ids.root });
+    expect(root.parentSpanContext).toBeUndefined();
+    expect(llm.spanContext()).toMatchObject({ traceId: ids.trace, spanId: ids.llm });
+    expect(llm.parentSpanContext).toMatchObject({ spanId: ids.root, isRemote: false });
+    expect(llm.kind).toBe(SpanKind.CLIENT);
+    expect(root.resource.attributes['service.name']).toBe('checkout');
+    expect(root.instrumentationScope.name).toBe('@spanchain/otel');
+    const startMs = root.startTime[0] * 1000 + root.startTime[1] / 1e6;
+    expect(Math.abs(startMs - started)).toBeLessThan(1000);
+    expect(plugin.stats()).toMatchObject({ exported: 2, queued: 0, failed: 0 });
+  });
+
+  it('marks a child of a remote parent as such', async () => {
+    const { plugin, tracer } = setup();
+    const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await tracer.chain({ name: 'remote-child', parent }, async () => 1);
+    await tracer.flush();
+    const span = named(spansOf(plugin.memory), 'remote-child');
+    expect(span.spanContext().traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(span.parentSpanContext).toMatchObject({ spanId: 'b7ad6b7169203331', isRemote: true });
+  });
+});
+
+describe('llmSpans: parent', () => {
+  it('puts the LLM call’s attributes on its parent instead of a span of its own', async () => {
+    const { plugin, tracer } = setup({ llmSpans: 'parent' });
+    await tracer.agent({ name: 'agent', agentName: 'support' }, async () => {
+      await tracer.llm({ name: 'call', model: 'gpt-4o', provider: 'openai' }, async (s) => {
+        s.update({ usage: { inputTokens: 9, outputTokens: 4 } });
+      });
+    });
+    await tracer.llm({ name: 'root-call', model: 'gpt-4o-mini' }, async () => 1);
+    await tracer.flush();
+    const spans = spansOf(plugin.memory);
+    expect(spans.map((s) => s.name).sort()).toEqual(['chat gpt-4o-mini', 'invoke_agent support']);
+    const agent = named(spans, 'invoke_agent support');
+    expect(agent.attributes).toMatchObject({
+      'gen_ai.request.model': 'gpt-4o',
+      'gen_ai.usage.input_tokens': 9,
+      'gen_ai.usage.output_tokens': 4,
+      // The parent's own attributes win.
+      'gen_ai.operation.name': 'invoke_agent',
+      'spanchain.step.kind': 'agent',
+    });
+  });
+
+  it('exports an LLM call that ends after its parent as a span of its own', async () => {
+    const { plugin, tracer } = setup({ llmSpans: 'parent' });
+    let release!: () => void;
+    const late = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let pending: Promise<unknown> | undefined;
+    await tracer.chain('parent', async () => {
+      pending = tracer.llm({ name: 'late', model: 'm' }, () => late);
+    });
+    release();
+    await pending;
+    await tracer.flush();
+    expect(
+      spansOf(plugin.memory)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['chat m', 'parent']);
+  });
+});
+
+describe('failures stay inside the plugin', () => {
+  it('counts a failed export, reports it once, and flush still resolves', async () => {
+    const failing: SpanExporter = {
+      export: (_spans, done) => done({ code: ExportResultCode.FAILED, error: new Error('collector down') }),
+      shutdown: async () => undefined,
+    };
+    const { plugin, tracer } = setup({ exporter: failing });
+    const reports: InternalErrorReport[] = [];
+    const { setErrorHandler } = await import('@spanchain/core');
+    setErrorHandler((r) => reports.push(r));
+    try {
+      await tracer.chain('x', async () => 1);
+      const report = await tracer.flush();
+      expect(report.ok).toBe(true);
+      expect(plugin.stats()).toMatchObject({
+        exported: 0,
+        failed: 1,
+        dropped: { 'export-failed': 1 },
+        queued: 0,
+      });
+      expect(reports.map((r) => r.source)).toContain('plugin:otel.export');
+    } finally {
+      setErrorHandler();
+    }
+  });
+
+  it('drops and counts beyond the queue bound when the exporter hangs', async () => {
+    const hanging: SpanExporter = { export: () => undefined, shutdown: async () => undefined };
+    const { plugin, tracer } = setup({
+      exporter: hanging,
+      batch: { maxQueueSize: 10, maxExportBatchSize: 5, scheduledDelayMillis: 1, exportTimeoutMillis: 200 },
+    });
+    for (let i = 0; i < 50; i++) await tracer.custom(`s${i}`, async () => i);
+    const stats = plugin.stats();
+    expect(stats.dropped?.['queue-full']).toBe(40);
+    expect(stats.queued).toBe(10);
+  });
+
+  it('drops a step whose headers function throws, and the traced code is untouched', async () => {
+    const { plugin, tracer } = setup({
+      exporter: 'memory',
+      headers: () => {
+        throw new Error('no team');
+      },
+    });
+    const result = await tracer.tool('t', async () => 'ok');
+    expect(result).toBe('ok');
+    expect(plugin.stats().dropped).toMatchObject({ 'headers-error': 1 });
+  });
+});
+
+describe('where spans go', () => {
+  it('hands spans to the app’s own processors', async () => {
+    const exporter = new InMemorySpanExporter();
+    const { tracer } = setup({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    await tracer.retrieval({ name: 'r', dataSource: 'kb' }, async () => []);
+    await tracer.flush();
+    expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(['retrieval kb']);
+  });
+
+  it('emits through the app’s provider with the core’s ids', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const { tracer } = setup({ tracerProvider: provider });
+    let ids: string[] = [];
+    await tracer.chain('outer', async (outer) => {
+      await tracer.tool({ name: 'inner', toolName: 'calc' }, async (inner) => {
+        ids = [outer.traceId, outer.spanId, inner.spanId];
+      });
+    });
+    await tracer.flush();
+    const spans = exporter.getFinishedSpans();
+    const outer = named(spans, 'outer');
+    const inner = named(spans, 'execute_tool calc');
+    expect(outer.spanContext()).toMatchObject({ traceId: ids[0], spanId: ids[1] });
+    expect(inner.spanContext()).toMatchObject({ traceId: ids[0], spanId: ids[2] });
+    expect(inner.parentSpanContext?.spanId).toBe(ids[1]);
+    await provider.shutdown();
+  });
+
+  it('applies its own redaction on top of the tracer’s', async () => {
+    const { plugin, tracer } = setup({ captureContent: true, redact: { content: false } });
+    await tracer.llm(
+      { name: 'c', model: 'm', inputMessages: [{ role: 'user', content: 'my password is hunter2' }] },
+      async () => 'the answer',
+    );
+    await tracer.flush();
+    const span = named(spansOf(plugin.memory), 'chat m');
+    expect(JSON.stringify(span.attributes)).not.toContain('hunter2');
+    expect(JSON.stringify(span.attributes)).not.toContain('the answer');
+    expect(span.attributes['spanchain.redacted']).toBeDefined();
+  });
+});
+
+describe('debug output', () => {
+  it('says what it does without printing credentials', async () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const failing: SpanExporter = {
+      export: (_spans, done) =>
+        done({ code: ExportResultCode.FAILED, error: new Error('401 for token s3cr3t-value-xyz') }),
+      shutdown: async () => undefined,
+    };
+    const plugin = otel({
+      exporter: failing,
+      metrics: false,
+      debug: true,
+      headers: { authorization: 's3cr3t-value-xyz' },
+    });
+    const tracer = createTracer({ plugins: [plugin], flushOnExit: false, onError: () => undefined });
+    await tracer.chain('x', async () => 1);
+    await tracer.shutdown();
+    vi.restoreAllMocks();
+    const text = lines.join('');
+    expect(text).toContain('[spanchain:otel] configured');
+    expect(text).toContain('authorization');
+    expect(text).toContain('export of 1 spans failed');
+    expect(text).not.toContain('s3cr3t-value-xyz');
+  });
+});

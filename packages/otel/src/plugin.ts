@@ -1,0 +1,378 @@
+/**
+ * The OpenTelemetry plugin: each finished step becomes a span (GenAI conventions) handed to the
+ * SDK's own processors and exporters, plus GenAI metrics and optional log records.
+ *
+ * `onEnd` only wraps the step in a lazy `ReadableSpan` and queues it; mapping, serialising and
+ * sending happen when the batch processor exports, off the traced code's path.
+ */
+import { type Attributes, type Tracer as OtelTracer, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
+import type { InMemorySpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  applyRedaction,
+  ErrorReporter,
+  type HookOptions,
+  type Plugin,
+  type PluginCounters,
+  registerSecret,
+  type Step,
+  type StepOf,
+  scrubSecrets,
+} from '@spanchain/core';
+import { createLogExporter, createMetricExporter, createSpanExporter } from './exporters.js';
+import { StepLogs } from './logs.js';
+import { llmAttributes, type MapOptions, mapStep, operationOf } from './map.js';
+import { GenAiMetrics } from './metrics.js';
+import { type OtelPluginOptions, type ResolvedOtelOptions, resolveOtelOptions } from './options.js';
+import { createPipeline, ExportCounters, PipelineCache } from './routing.js';
+import { StepSpan, toHrTime } from './step-span.js';
+import { VERSION } from './version.js';
+
+const SCOPE: InstrumentationScope = { name: '@spanchain/otel', version: VERSION };
+const MAX_RESOURCES = 64;
+const MAX_FOLDED = 10_000;
+
+/** The most recent keys, oldest evicted first: a bounded set. */
+class RecentSet {
+  private readonly keys = new Set<string>();
+  constructor(private readonly limit: number) {}
+  add(key: string): void {
+    if (this.keys.size >= this.limit) {
+      const oldest = this.keys.values().next().value;
+      if (oldest !== undefined) this.keys.delete(oldest);
+    }
+    this.keys.add(key);
+  }
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+}
+
+function stableKey(headers: Record<string, string>): string {
+  return Object.keys(headers)
+    .sort()
+    .map((k) => `${k.toLowerCase()}\u0000${headers[k]}`)
+    .join('\u0001');
+}
+
+export class OtelPlugin implements Plugin {
+  readonly name: string;
+  /** The settings in force (credentials are only ever printed masked). */
+  readonly settings: ResolvedOtelOptions;
+  /** With `exporter: 'memory'`: the exporter holding the exported spans. */
+  readonly memory: InMemorySpanExporter | undefined;
+
+  private readonly counters = new ExportCounters();
+  private readonly errors = new ErrorReporter();
+  private readonly mapOptions: MapOptions;
+  private readonly pipelines: PipelineCache | undefined;
+  private readonly userProcessors: SpanProcessor[] | undefined;
+  private readonly appTracer: OtelTracer | undefined;
+  private readonly headerKeys = new WeakMap<object, string>();
+  /** Header sets by key, for pipelines created from a headers function. */
+  private readonly headersByKey = new Map<string, Record<string, string>>();
+  private readonly resources = new Map<string, Resource>();
+  private readonly folded = new Map<string, StepOf<'llm'>>();
+  private readonly endedParents: RecentSet | undefined;
+  private metricsRecorder: GenAiMetrics | undefined;
+  private logSink: StepLogs | undefined;
+  private signalsStarted = false;
+  private closed = false;
+
+  constructor(options?: OtelPluginOptions, env: NodeJS.ProcessEnv = process.env) {
+    const settings = resolveOtelOptions(options, env);
+    this.settings = settings;
+    this.name = settings.name;
+    this.mapOptions = {
+      captureContent: settings.content === 'span' || settings.content === 'span_and_event',
+      limits: settings.limits,
+    };
+    this.endedParents = settings.llmSpans === 'parent' ? new RecentSet(MAX_FOLDED) : undefined;
+    if (settings.tracerProvider) {
+      this.appTracer = settings.tracerProvider.getTracer(SCOPE.name, SCOPE.version);
+    } else if (settings.spanProcessors) {
+      this.userProcessors = settings.spanProcessors;
+    } else {
+      const staticHeaders = typeof settings.headers === 'function' ? undefined : settings.headers;
+      let memory: InMemorySpanExporter | undefined;
+      this.pipelines = new PipelineCache(settings.maxCredentialSets, (key) => {
+        const headers = key === '' ? staticHeaders : this.headersByKey.get(key);
+        const exporter = createSpanExporter(settings, headers);
+        if (settings.exporter === 'memory') memory = exporter as InMemorySpanExporter;
+        this.debug(`new span pipeline ${this.describeTarget(headers)}`);
+        return createPipeline(
+          exporter,
+          settings.batch,
+          this.counters,
+          (count, ok, error) => {
+            if (ok) this.debug(`exported ${count} spans`);
+            else this.exportFailed(count, error);
+          },
+          (settings.batch === false ? settings.timeoutMillis : settings.batch.exportTimeoutMillis) + 1_000,
+        );
+      });
+      if (typeof settings.headers !== 'function') {
+        this.pipelines.get('');
+        this.memory = memory;
+      }
+    }
+    this.debug(
+      `configured ${this.describeTarget(typeof settings.headers === 'function' ? undefined : settings.headers)}`,
+    );
+  }
+
+  private describeTarget(headers: Record<string, string> | undefined): string {
+    const s = this.settings;
+    const target =
+      typeof s.exporter === 'object'
+        ? 'a custom exporter'
+        : s.exporter === 'otlp'
+          ? `otlp ${s.protocol} ${s.tracesUrl ?? s.endpoint}`
+          : s.exporter;
+    // Header names only: their values are credentials.
+    const names = headers ? Object.keys(headers).join(', ') : '';
+    return `${target}${names ? ` headers [${names}]` : ''} content=${s.content} llmSpans=${s.llmSpans}`;
+  }
+
+  private debug(message: string): void {
+    if (this.settings.debug) process.stderr.write(`[spanchain:otel] ${scrubSecrets(message)}\n`);
+  }
+
+  private exportFailed(count: number, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.debug(`export of ${count} spans failed: ${message}`);
+    this.errors.report(`plugin:${this.name}.export`, error);
+  }
+
+  private resourceFor(step: Step): Resource {
+    const serviceName = this.settings.serviceName ?? step.serviceName;
+    let resource = this.resources.get(serviceName);
+    if (resource === undefined) {
+      if (this.resources.size >= MAX_RESOURCES) this.resources.clear();
+      resource = resourceFromAttributes({
+        'telemetry.sdk.name': 'spanchain',
+        'telemetry.sdk.language': 'nodejs',
+        'telemetry.sdk.version': VERSION,
+        ...this.settings.resourceAttributes,
+        'service.name': serviceName,
+      });
+      this.resources.set(serviceName, resource);
+    }
+    return resource;
+  }
+
+  /** The pipeline key of a step: '' for static headers, else the key of its header set. */
+  private pipelineKey(step: Step): string | undefined {
+    const { headers } = this.settings;
+    if (typeof headers !== 'function') return '';
+    let result: Record<string, string> | undefined;
+    try {
+      result = headers(step);
+    } catch (error) {
+      this.counters.drop('headers-error');
+      this.errors.report(`plugin:${this.name}.headers`, error);
+      return undefined;
+    }
+    if (result === undefined || result === null) return '';
+    let key = this.headerKeys.get(result);
+    if (key === undefined) {
+      key = stableKey(result);
+      this.headerKeys.set(result, key);
+      if (!this.headersByKey.has(key)) {
+        for (const value of Object.values(result)) registerSecret(value);
+        this.headersByKey.set(key, { ...result });
+      }
+    }
+    return key;
+  }
+
+  onEnd(original: Step): void {
+    if (this.closed) {
+      this.counters.drop('shut-down');
+      return;
+    }
+    const step = this.settings.redact ? applyRedaction(original, this.settings.redact) : original;
+    this.startSignals(step);
+    this.metricsRecorder?.record(step);
+    this.emitLog(step);
+
+    if (this.endedParents) {
+      // `llmSpans: 'parent'`: an LLM call under a local parent that is still running gives its
+      // attributes to that parent instead of becoming a span.
+      if (step.kind === 'llm' && step.parentSpanId !== undefined && !step.parentIsRemote) {
+        if (!this.endedParents.has(step.parentSpanId)) {
+          if (this.folded.size >= MAX_FOLDED) {
+            const oldest = this.folded.keys().next().value;
+            if (oldest !== undefined) this.folded.delete(oldest);
+          }
+          this.folded.set(step.parentSpanId, step);
+          return;
+        }
+      }
+      this.endedParents.add(step.spanId);
+    }
+    const llm = this.folded.size > 0 ? this.takeFolded(step.spanId) : undefined;
+    const extra = llm ? (): Attributes => llmAttributes(llm, this.mapOptions) : undefined;
+
+    if (this.appTracer) {
+      this.emitThroughApp(step, extra?.());
+      return;
+    }
+    const span = new StepSpan(step, this.resourceFor(step), SCOPE, this.mapOptions, extra);
+    if (this.userProcessors) {
+      for (const processor of this.userProcessors) {
+        try {
+          processor.onEnd(span);
+        } catch (error) {
+          this.errors.report(`plugin:${this.name}.processor`, error);
+        }
+      }
+      return;
+    }
+    const key = this.pipelineKey(step);
+    if (key === undefined || this.pipelines === undefined) return;
+    const limit = this.settings.batch === false ? Number.POSITIVE_INFINITY : this.settings.batch.maxQueueSize;
+    if (this.counters.pending >= limit) {
+      this.counters.drop('queue-full');
+      return;
+    }
+    this.counters.pending++;
+    this.pipelines.get(key).onEnd(span);
+  }
+
+  private takeFolded(spanId: string): StepOf<'llm'> | undefined {
+    const llm = this.folded.get(spanId);
+    if (llm !== undefined) this.folded.delete(spanId);
+    return llm;
+  }
+
+  /**
+   * Through the app's provider: a real SDK span, started and ended with the step's times. Its
+   * span context is then given the step's ids, so that the app's spans made inside the step
+   * (whose parent is the step's id) stay its children in the exported data.
+   */
+  private emitThroughApp(step: Step, extra: Attributes | undefined): void {
+    const tracer = this.appTracer as OtelTracer;
+    const data = mapStep(step, this.mapOptions);
+    const parent =
+      step.parentSpanId === undefined
+        ? ROOT_CONTEXT
+        : trace.setSpanContext(ROOT_CONTEXT, {
+            traceId: step.traceId,
+            spanId: step.parentSpanId,
+            traceFlags: step.traceFlags | 1,
+            isRemote: step.parentIsRemote,
+          });
+    const span = tracer.startSpan(
+      data.name,
+      { kind: data.kind, startTime: toHrTime(step.startTime), attributes: { ...extra, ...data.attributes } },
+      parent,
+    );
+    if (!span.isRecording()) {
+      this.counters.drop('app-sampler');
+      return;
+    }
+    const context = span.spanContext() as { traceId: string; spanId: string };
+    context.traceId = step.traceId;
+    context.spanId = step.spanId;
+    for (const event of data.events) span.addEvent(event.name, event.attributes, toHrTime(event.time));
+    span.setStatus(data.status);
+    span.end(toHrTime(step.endTime ?? step.startTime));
+    this.counters.exported++;
+  }
+
+  /** Metrics and logs start with the first step, whose service name their resource takes. */
+  private startSignals(step: Step): void {
+    if (this.signalsStarted) return;
+    this.signalsStarted = true;
+    const s = this.settings;
+    const resource = this.resourceFor(step);
+    const staticHeaders = typeof s.headers === 'function' ? undefined : s.headers;
+    const onError = (error: unknown) => this.errors.report(`plugin:${this.name}.signals`, error);
+    try {
+      if (s.metrics) {
+        this.metricsRecorder = s.metrics.meterProvider
+          ? new GenAiMetrics({ meterProvider: s.metrics.meterProvider, operationName: operationOf, onError })
+          : new GenAiMetrics({
+              operationName: operationOf,
+              onError,
+              resource,
+              exporter: createMetricExporter(s, staticHeaders, s.metrics.temporality),
+              exportIntervalMillis: s.metrics.exportIntervalMillis,
+            });
+      }
+      if (s.logs) {
+        this.logSink = s.logs.loggerProvider
+          ? new StepLogs({ loggerProvider: s.logs.loggerProvider, operationName: operationOf, onError })
+          : new StepLogs({
+              operationName: operationOf,
+              onError,
+              resource,
+              exporter: createLogExporter(s, staticHeaders),
+            });
+      }
+    } catch (error) {
+      this.errors.report(`plugin:${this.name}.signals`, error);
+    }
+  }
+
+  private emitLog(step: Step): void {
+    if (this.logSink === undefined) return;
+    const events = this.settings.content === 'event' || this.settings.content === 'span_and_event';
+    const contentAttributes =
+      events && step.kind === 'llm'
+        ? llmAttributes(step, { ...this.mapOptions, captureContent: true, structuredContent: true })
+        : undefined;
+    this.logSink.emit(step, contentAttributes ? { contentAttributes } : undefined);
+  }
+
+  private async flushAppProvider(): Promise<void> {
+    const provider = this.settings.tracerProvider as { forceFlush?: () => Promise<void> } | undefined;
+    if (typeof provider?.forceFlush === 'function') await provider.forceFlush();
+  }
+
+  stats(): Partial<PluginCounters> {
+    const c = this.counters;
+    return {
+      exported: c.exported,
+      queued: Math.max(0, c.pending),
+      dropped: { ...c.dropped },
+      failed: c.failedRequests,
+    };
+  }
+
+  async flush(_options?: HookOptions): Promise<void> {
+    const work: Promise<unknown>[] = [];
+    if (this.pipelines) work.push(this.pipelines.forceFlush());
+    if (this.userProcessors) for (const p of this.userProcessors) work.push(p.forceFlush());
+    work.push(this.flushAppProvider());
+    if (this.metricsRecorder) work.push(this.metricsRecorder.forceFlush());
+    if (this.logSink) work.push(this.logSink.forceFlush());
+    // A failed export is already counted and reported; flush itself resolves.
+    await Promise.all(work.map((p) => p.catch(() => undefined)));
+  }
+
+  async shutdown(_options?: HookOptions): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const work: Promise<unknown>[] = [];
+    if (this.pipelines) work.push(this.pipelines.shutdown());
+    // Processors given to the plugin are the plugin's to close; the app's provider is not.
+    if (this.userProcessors) for (const p of this.userProcessors) work.push(p.shutdown());
+    work.push(this.flushAppProvider());
+    if (this.metricsRecorder) work.push(this.metricsRecorder.shutdown());
+    if (this.logSink) work.push(this.logSink.shutdown());
+    await Promise.all(work.map((p) => p.catch(() => undefined)));
+  }
+}
+
+/**
+ * Makes the OpenTelemetry plugin.
+ *
+ * @example
+ * const tracer = createTracer({ plugins: [otel({ endpoint: 'http://collector:4318' })] });
+ */
+export function otel(options?: OtelPluginOptions): OtelPlugin {
+  return new OtelPlugin(options);
+}

@@ -1,0 +1,141 @@
+/**
+ * Span pipelines per credential set. With a headers function, each distinct set of headers gets
+ * its own exporter and batch processor, so one team's spans never travel with another team's
+ * credentials. The number of live sets is bounded; the least recently used one is flushed and
+ * closed when a new one needs room.
+ */
+import { ExportResultCode } from '@opentelemetry/core';
+import {
+  BatchSpanProcessor,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import type { BatchSettings } from './options.js';
+
+/** Counters shared by every pipeline of one plugin. */
+export class ExportCounters {
+  /** Spans accepted into a queue and not yet settled. */
+  pending = 0;
+  exported = 0;
+  failedRequests = 0;
+  readonly dropped: Record<string, number> = {};
+
+  drop(reason: string, count = 1): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + count;
+  }
+}
+
+export type ExportObserver = (count: number, ok: boolean, error: unknown) => void;
+
+/** Wraps an exporter to count what it delivers and fails; the spans pass through unchanged. */
+class CountingExporter implements SpanExporter {
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly counters: ExportCounters,
+    private readonly observe: ExportObserver,
+    private readonly timeoutMillis: number,
+  ) {}
+
+  export(spans: ReadableSpan[], resultCallback: Parameters<SpanExporter['export']>[1]): void {
+    let settled = false;
+    // An exporter that never calls back would hold its spans as pending forever.
+    const timer = setTimeout(
+      () => done({ code: ExportResultCode.FAILED, error: new Error('export timed out') }),
+      this.timeoutMillis,
+    );
+    timer.unref();
+    const done: typeof resultCallback = (result) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const count = spans.length;
+      this.counters.pending -= count;
+      const ok = result.code === ExportResultCode.SUCCESS;
+      if (ok) this.counters.exported += count;
+      else {
+        this.counters.failedRequests++;
+        this.counters.drop('export-failed', count);
+      }
+      this.observe(count, ok, result.error);
+      resultCallback(result);
+    };
+    try {
+      this.inner.export(spans, done);
+    } catch (error) {
+      done({
+        code: ExportResultCode.FAILED,
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
+    }
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+/** A processor of the SDK over a counting exporter. */
+export function createPipeline(
+  exporter: SpanExporter,
+  batch: BatchSettings | false,
+  counters: ExportCounters,
+  observe: ExportObserver,
+  timeoutMillis: number,
+): SpanProcessor {
+  const counting = new CountingExporter(exporter, counters, observe, timeoutMillis);
+  return batch === false ? new SimpleSpanProcessor(counting) : new BatchSpanProcessor(counting, batch);
+}
+
+/** Pipelines by credential key, least recently used first. */
+export class PipelineCache {
+  private readonly pipelines = new Map<string, SpanProcessor>();
+  /** Pipelines being closed after eviction: flush and shutdown still wait for them. */
+  private readonly closing = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly create: (key: string) => SpanProcessor,
+  ) {}
+
+  get(key: string): SpanProcessor {
+    let pipeline = this.pipelines.get(key);
+    if (pipeline !== undefined) {
+      if (this.pipelines.size > 1) {
+        // Move to the most recently used end.
+        this.pipelines.delete(key);
+        this.pipelines.set(key, pipeline);
+      }
+      return pipeline;
+    }
+    if (this.pipelines.size >= this.limit) {
+      const [oldestKey, oldest] = this.pipelines.entries().next().value as [string, SpanProcessor];
+      this.pipelines.delete(oldestKey);
+      const closing = oldest.shutdown().catch(() => undefined);
+      this.closing.add(closing);
+      void closing.finally(() => this.closing.delete(closing));
+    }
+    pipeline = this.create(key);
+    this.pipelines.set(key, pipeline);
+    return pipeline;
+  }
+
+  get size(): number {
+    return this.pipelines.size;
+  }
+
+  async forceFlush(): Promise<void> {
+    await Promise.all([...[...this.pipelines.values()].map((p) => p.forceFlush()), ...this.closing]);
+  }
+
+  async shutdown(): Promise<void> {
+    const all = [...this.pipelines.values()];
+    this.pipelines.clear();
+    await Promise.all([...all.map((p) => p.shutdown()), ...this.closing]);
+  }
+}
