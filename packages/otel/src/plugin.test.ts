@@ -156,14 +156,24 @@ describe('failures stay inside the plugin', () => {
 
   it('drops and counts beyond the queue bound when the exporter hangs', async () => {
     const hanging: SpanExporter = { export: () => undefined, shutdown: async () => undefined };
-    const { plugin, tracer } = setup({
+    const plugin = otel({
       exporter: hanging,
-      batch: { maxQueueSize: 10, maxExportBatchSize: 5, scheduledDelayMillis: 1, exportTimeoutMillis: 200 },
+      metrics: false,
+      // One batch of 10 goes to the exporter at once and hangs there; 10 more wait in the queue.
+      batch: {
+        maxQueueSize: 10,
+        maxExportBatchSize: 10,
+        scheduledDelayMillis: 60_000,
+        exportTimeoutMillis: 60_000,
+      },
     });
+    const tracer = createTracer({ plugins: [plugin], flushOnExit: false, shutdownTimeoutMs: 200 });
+    tracers.push(tracer);
     for (let i = 0; i < 50; i++) await tracer.custom(`s${i}`, async () => i);
     const stats = plugin.stats();
-    expect(stats.dropped?.['queue-full']).toBe(40);
-    expect(stats.queued).toBe(10);
+    expect(stats.dropped?.['queue-full']).toBe(30);
+    expect(stats.queued).toBe(20);
+    expect(stats.exported).toBe(0);
   });
 
   it('drops a step whose headers function throws, and the traced code is untouched', async () => {

@@ -233,11 +233,12 @@ export class OtelPlugin implements Plugin {
     const key = this.pipelineKey(step);
     if (key === undefined || this.pipelines === undefined) return;
     const limit = this.settings.batch === false ? Number.POSITIVE_INFINITY : this.settings.batch.maxQueueSize;
-    if (this.counters.pending >= limit) {
+    // The same bound as the SDK's batch processor: spans waiting for export, not those in flight.
+    if (this.counters.queued >= limit) {
       this.counters.drop('queue-full');
       return;
     }
-    this.counters.pending++;
+    this.counters.queued++;
     this.pipelines.get(key).onEnd(span);
   }
 
@@ -336,7 +337,7 @@ export class OtelPlugin implements Plugin {
     const c = this.counters;
     return {
       exported: c.exported,
-      queued: Math.max(0, c.pending),
+      queued: Math.max(0, c.queued + c.inFlight),
       dropped: { ...c.dropped },
       failed: c.failedRequests,
     };

@@ -16,8 +16,10 @@ import type { BatchSettings } from './options.js';
 
 /** Counters shared by every pipeline of one plugin. */
 export class ExportCounters {
-  /** Spans accepted into a queue and not yet settled. */
-  pending = 0;
+  /** Spans accepted into a processor's queue, not yet handed to its exporter. */
+  queued = 0;
+  /** Spans handed to an exporter, not yet settled. */
+  inFlight = 0;
   exported = 0;
   failedRequests = 0;
   readonly dropped: Record<string, number> = {};
@@ -39,6 +41,8 @@ class CountingExporter implements SpanExporter {
   ) {}
 
   export(spans: ReadableSpan[], resultCallback: Parameters<SpanExporter['export']>[1]): void {
+    this.counters.queued -= spans.length;
+    this.counters.inFlight += spans.length;
     let settled = false;
     // An exporter that never calls back would hold its spans as pending forever.
     const timer = setTimeout(
@@ -51,7 +55,7 @@ class CountingExporter implements SpanExporter {
       settled = true;
       clearTimeout(timer);
       const count = spans.length;
-      this.counters.pending -= count;
+      this.counters.inFlight -= count;
       const ok = result.code === ExportResultCode.SUCCESS;
       if (ok) this.counters.exported += count;
       else {
