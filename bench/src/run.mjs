@@ -14,6 +14,7 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { BASELINE, contenderNames, loadContender } from './contender.mjs';
 import { formatTable, summarise } from './report.mjs';
+import { startSink } from './sink.mjs';
 import { INPUT, STEPS_PER_PIPELINE } from './workload.mjs';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
@@ -24,6 +25,7 @@ const WORKER_TIMEOUT_MS = 300_000;
 const TARGETS = [
   { contender: 'spanchain-noplugin', maxOverheadUsPerStep: 1 },
   { contender: 'spanchain-memory', maxOverheadUsPerStep: 1 },
+  { contender: 'spanchain-otel', maxOverheadUsPerStep: 6, maxP999Us: 500 },
 ];
 
 /** @param {number} value */
@@ -55,6 +57,7 @@ function runWorker(name) {
     const child = fork(WORKER, [name, `--pipelines=${config.pipelines}`, `--warmup=${config.warmup}`], {
       execArgv: ['--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, BENCH_OTLP_URL: sink.url },
     });
     /** @type {import('./worker.mjs').WorkerMessage | undefined} */
     let message;
@@ -87,6 +90,8 @@ async function selectedNames() {
 }
 
 const names = await selectedNames();
+// Contenders that export OTLP send it here, outside the measured process.
+const sink = await startSink();
 /** @type {Map<string, string>} */
 const descriptions = new Map();
 for (const name of names) descriptions.set(name, (await loadContender(name)).description);
@@ -167,8 +172,15 @@ for (const target of smoke ? [] : TARGETS) {
     `${peer.name}: +${peer.overheadUsPerStep.toFixed(3)} µs/step wall, +${peer.cpuOverheadUsPerStep.toFixed(3)} µs/step CPU over ${BASELINE}` +
       ` — target ≤ ${target.maxOverheadUsPerStep} µs: ${met ? 'met' : 'NOT met'}`,
   );
+  if (target.maxP999Us !== undefined) {
+    const latencyMet = peer.p999Us <= target.maxP999Us;
+    console.log(
+      `${peer.name}: p99.9 pipeline latency ${peer.p999Us.toFixed(1)} µs — target ≤ ${target.maxP999Us} µs: ${latencyMet ? 'met' : 'NOT met'}`,
+    );
+  }
 }
 
+await sink.close();
 await mkdir(RESULTS, { recursive: true });
 const file = new URL(smoke ? 'smoke.tmp.json' : 'latest.json', RESULTS);
 await writeFile(file, `${JSON.stringify(output, null, 2)}\n`);
