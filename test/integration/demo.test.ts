@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { startOtlpReceiver } from '../support/otlp-receiver.js';
 
 const run = promisify(execFile);
 const main = fileURLToPath(new URL('../../examples/quickstart/src/main.mjs', import.meta.url));
@@ -48,5 +49,39 @@ describe('the quickstart demo', () => {
     expect(agent?.input).toContain('[REDACTED:email]');
     expect(stderr).not.toContain('ana@example.com');
     expect(steps).toHaveLength(7);
+  });
+
+  it('also exports the trace over OTLP when SPANCHAIN_PLUGINS names otel', async () => {
+    const receiver = await startOtlpReceiver({ grpc: false });
+    try {
+      const { stderr } = await run(process.execPath, [main], {
+        env: {
+          ...process.env,
+          FORCE_COLOR: '0',
+          SPANCHAIN_PLUGINS: 'otel',
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.httpUrl,
+          OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'SPAN_ONLY',
+        },
+        timeout: 20_000,
+      });
+      const traceId = /trace ([0-9a-f]{32})/.exec(stderr)?.[1];
+      const spans = receiver.spans();
+      expect(spans).toHaveLength(7);
+      expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([traceId]));
+      expect(spans.map((s) => s.name).sort()).toEqual([
+        'build-prompt',
+        'chat local-extractive-1',
+        'embeddings hash-embedding-64',
+        'execute_tool cite_sources',
+        'invoke_agent docs-assistant',
+        'non-empty-answer',
+        'retrieval spanchain-docs',
+      ]);
+      // Redaction ran before the plugin: the address never went over the wire.
+      for (const request of receiver.requests)
+        expect(request.body.toString('latin1')).not.toContain('ana@example.com');
+    } finally {
+      await receiver.close();
+    }
   });
 });

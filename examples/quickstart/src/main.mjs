@@ -1,5 +1,5 @@
 // The spanchain demo: a RAG pipeline over a bundled corpus, traced to the console waterfall.
-// Run: pnpm demo   (add backends with SPANCHAIN_PLUGINS=otel,langfuse once those plugins are installed)
+// Run: pnpm demo   (add backends by name: SPANCHAIN_PLUGINS=otel OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 pnpm demo)
 import { cost, createConsolePlugin, createTracer, guardrail, limits, redact } from '@spanchain/core';
 import { answer } from './pipeline.mjs';
 
