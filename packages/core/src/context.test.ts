@@ -48,17 +48,32 @@ describe('OpenTelemetry context', () => {
     expect(step.traceKeys).toContain('name');
   });
 
-  it('prefers the active step over an app span nested inside it', async () => {
+  it('nests a step under an app span made inside a step, keeping the enclosing step’s trace', async () => {
     const memory = new MemoryPlugin();
     const tracer = createTracer({ plugins: [memory], flushOnExit: false });
     const { appTracer } = appOtel();
-    await tracer.chain('outer', async () => {
+    let appSpanId = '';
+    await tracer.chain({ name: 'outer', trace: { userId: 'u-1' } }, async () => {
       await appTracer.startActiveSpan('app-span', async (span) => {
+        appSpanId = span.spanContext().spanId;
         await tracer.tool('inner', () => 1);
         span.end();
       });
+      await tracer.tool('sibling', () => 2);
     });
-    expect(memory.one('inner').parentSpanId).toBe(memory.one('outer').spanId);
+    const outer = memory.one('outer');
+    const inner = memory.one('inner');
+    // The innermost span is the parent in the exported tree: step → app span → step.
+    expect(inner.parentSpanId).toBe(appSpanId);
+    expect(inner.parentStepId).toBe(outer.spanId);
+    expect(inner.parentIsRemote).toBe(false);
+    expect(inner.traceId).toBe(outer.traceId);
+    expect(inner.trace.userId).toBe('u-1');
+    // Without an app span between them, both ids name the enclosing step.
+    expect(memory.one('sibling').parentSpanId).toBe(outer.spanId);
+    expect(memory.one('sibling').parentStepId).toBe(outer.spanId);
+    // The step tree still hangs the inner step under the outer one.
+    expect(memory.trees()[0]?.children.map((c) => c.step.name)).toEqual(['inner', 'sibling']);
   });
 
   it('exposes the step as the active span context, sampled flag included', async () => {

@@ -38,12 +38,21 @@ interface Parent {
 const fromActive: Parent = {};
 
 function fromContext(ctx: Context): Parent {
-  const step = ctx.getValue(STEP_CONTEXT_KEY);
-  fromActive.step = step instanceof StepRecord ? step : undefined;
+  const value = ctx.getValue(STEP_CONTEXT_KEY);
+  const step = value instanceof StepRecord ? value : undefined;
+  fromActive.step = step;
   fromActive.spanContext = undefined;
-  if (fromActive.step === undefined) {
+  // A step's own context node is the common case: nothing can sit between it and a new step.
+  // Otherwise an app span may have been made inside the step (step → app span → new step).
+  if (step === undefined || ctx !== step) {
     const spanContext = trace.getSpanContext(ctx);
-    if (spanContext && isSpanContextValid(spanContext)) fromActive.spanContext = spanContext;
+    if (
+      spanContext &&
+      isSpanContextValid(spanContext) &&
+      (step === undefined || (spanContext.spanId !== step.spanId && spanContext.traceId === step.traceId))
+    ) {
+      fromActive.spanContext = spanContext;
+    }
   }
   return fromActive;
 }
@@ -146,7 +155,9 @@ export function createStepRecord(
 
   if (local) {
     traceId = local.traceId;
-    parentSpanId = local.spanId;
+    // An app span made inside the local step is the direct parent; the step still gives the
+    // trace its fields and its sampling decision.
+    parentSpanId = remote ? remote.spanId : local.spanId;
     traceFlags = local.traceFlags;
     traceState = local.traceState;
     trace = local.trace;
@@ -174,6 +185,7 @@ export function createStepRecord(
   step.name =
     typeof options.name === 'string' && options.name !== '' ? options.name : defaultName(kind, options);
   step.parentSpanId = parentSpanId;
+  step.parentStepId = local?.spanId;
   step.parentIsRemote = local ? false : remote !== undefined && (remote.isRemote || parent.joined === true);
   step.traceFlags = traceFlags;
   step.traceState = traceState;

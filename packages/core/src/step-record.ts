@@ -51,6 +51,7 @@ const COMMON_KEYS = new Set([
   'traceId',
   'spanId',
   'parentSpanId',
+  'parentStepId',
   'parentIsRemote',
   'startTime',
   'endTime',
@@ -82,6 +83,7 @@ export class StepRecord implements MiddlewareControls {
   readonly traceId: string;
   readonly spanId: string;
   parentSpanId: string | undefined = undefined;
+  parentStepId: string | undefined = undefined;
   parentIsRemote = false;
   traceFlags = 1;
   traceState: string | undefined = undefined;

@@ -322,6 +322,12 @@ export interface StepCommon<K extends StepKind = StepKind> {
   readonly spanId: string;
   /** Parent span id, when the step has a parent (local or remote). */
   readonly parentSpanId?: string;
+  /**
+   * Span id of the nearest enclosing spanchain step in this process. Equal to `parentSpanId`
+   * when the parent is a step; different when an app span sits between them (step → app span →
+   * step); undefined when no step encloses this one.
+   */
+  readonly parentStepId?: string;
   /** The parent is in another process (extracted from headers) or was named by `existingTraceId`. */
   readonly parentIsRemote: boolean;
   /** W3C trace flags (bit 0: sampled). */

@@ -104,7 +104,9 @@ export class MemoryPlugin implements Plugin {
       nodes.set(step.spanId, { step, children: [] });
     const roots: StepTree[] = [];
     for (const node of nodes.values()) {
-      const parent = node.step.parentSpanId ? nodes.get(node.step.parentSpanId) : undefined;
+      // Steps nest under their enclosing step, also when an app span sits between them.
+      const parentId = node.step.parentStepId ?? node.step.parentSpanId;
+      const parent = parentId ? nodes.get(parentId) : undefined;
       if (parent) parent.children.push(node);
       else roots.push(node);
     }

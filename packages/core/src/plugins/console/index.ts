@@ -99,7 +99,9 @@ class ConsoleOutput implements ConsolePlugin {
     }
     const state = this.trace(step.traceId);
     state.running.delete(step.spanId);
-    const waitsForParent = step.parentSpanId !== undefined && state.running.has(step.parentSpanId);
+    // The tree is of steps: under an app span, a step hangs from the step enclosing that span.
+    const parentStep = step.parentStepId ?? step.parentSpanId;
+    const waitsForParent = parentStep !== undefined && state.running.has(parentStep);
     // Over the limit, drop leaves only: a root or a parent of kept steps holds the tree together.
     if (
       waitsForParent &&
@@ -111,7 +113,7 @@ class ConsoleOutput implements ConsolePlugin {
       return;
     }
     state.ended.push(step);
-    if (step.parentSpanId !== undefined) state.parents.add(step.parentSpanId);
+    if (parentStep !== undefined) state.parents.add(parentStep);
     if (!waitsForParent) {
       this.ready.add(step.traceId);
       this.schedule();
@@ -161,7 +163,7 @@ class ConsoleOutput implements ConsolePlugin {
     const children = new Map<string, Step[]>();
     const roots: Step[] = [];
     for (const step of state.ended) {
-      const parent = step.parentSpanId;
+      const parent = step.parentStepId ?? step.parentSpanId;
       if (parent !== undefined && (endedIds.has(parent) || state.running.has(parent))) {
         const list = children.get(parent);
         if (list) list.push(step);
@@ -186,7 +188,10 @@ class ConsoleOutput implements ConsolePlugin {
     if (roots.length > 0) state.omitted = 0;
     state.ended = state.ended.filter((s) => !printed.has(s));
     state.parents = new Set(
-      state.ended.flatMap((s) => (s.parentSpanId === undefined ? [] : [s.parentSpanId])),
+      state.ended.flatMap((s) => {
+        const parent = s.parentStepId ?? s.parentSpanId;
+        return parent === undefined ? [] : [parent];
+      }),
     );
     if (state.ended.length === 0 && state.running.size === 0) this.traces.delete(traceId);
     return out;

@@ -56,7 +56,8 @@ function forest(steps: readonly Step[]): Node[] {
   for (const { step } of ordered) nodes.set(step.spanId, { step, children: [] });
   const roots: Node[] = [];
   for (const node of nodes.values()) {
-    const parent = node.step.parentSpanId === undefined ? undefined : nodes.get(node.step.parentSpanId);
+    const parentId = node.step.parentStepId ?? node.step.parentSpanId;
+    const parent = parentId === undefined ? undefined : nodes.get(parentId);
     if (parent && parent !== node) parent.children.push(node);
     else roots.push(node);
   }
