@@ -198,9 +198,10 @@ export class OtelPlugin implements Plugin {
     this.emitLog(step);
 
     if (this.endedParents) {
-      // `llmSpans: 'parent'`: an LLM call under a local parent that is still running gives its
+      // `llmSpans: 'parent'`: an LLM call whose parent step is still running gives its
       // attributes to that parent instead of becoming a span.
-      if (step.kind === 'llm' && step.parentSpanId !== undefined && !step.parentIsRemote) {
+      // Only a step can take the call's attributes: not an app span, not a remote parent.
+      if (step.kind === 'llm' && step.parentSpanId !== undefined && step.parentStepId === step.parentSpanId) {
         if (!this.endedParents.has(step.parentSpanId)) {
           if (this.folded.size >= MAX_FOLDED) {
             const oldest = this.folded.keys().next().value;
