@@ -2,17 +2,34 @@
  * Secret scrubbing for everything spanchain writes to logs or puts in error messages.
  * Plugins register the credentials they were given; well-known key shapes are masked too.
  */
+/** Credentials given at configuration time: few, kept for the life of the process. */
 const known = new Set<string>();
+/** Per-request or per-team credentials: bounded, the oldest forgotten first. */
+const transient = new Set<string>();
+const MAX_TRANSIENT = 10_000;
 const MASK = '[REDACTED]';
 
 /**
  * Registers a credential so that it never appears in spanchain's logs and error messages.
- * Values shorter than 8 characters are ignored (too likely to match ordinary text).
+ * Values shorter than 8 characters are ignored (too likely to match ordinary text). Credentials
+ * seen per request or per team (`{ transient: true }`) are kept in a bounded set, the oldest
+ * forgotten first; configuration-time credentials are kept for good.
  *
  * @example registerSecret(process.env.LANGFUSE_SECRET_KEY)
+ * @example registerSecret(tokenOfThisTeam, { transient: true })
  */
-export function registerSecret(value: string | undefined | null): void {
-  if (typeof value === 'string' && value.length >= 8) known.add(value);
+export function registerSecret(value: string | undefined | null, options?: { transient?: boolean }): void {
+  if (typeof value !== 'string' || value.length < 8 || known.has(value)) return;
+  if (!options?.transient) {
+    known.add(value);
+    return;
+  }
+  if (transient.has(value)) return;
+  if (transient.size >= MAX_TRANSIENT) {
+    const oldest = transient.values().next().value;
+    if (oldest !== undefined) transient.delete(oldest);
+  }
+  transient.add(value);
 }
 
 const PATTERNS: RegExp[] = [
@@ -32,6 +49,9 @@ const PATTERNS: RegExp[] = [
 export function scrubSecrets(text: string): string {
   let out = text;
   for (const secret of known) {
+    if (out.includes(secret)) out = out.split(secret).join(MASK);
+  }
+  for (const secret of transient) {
     if (out.includes(secret)) out = out.split(secret).join(MASK);
   }
   out = out
