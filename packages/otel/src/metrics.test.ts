@@ -549,7 +549,7 @@ describe('attribute cache', () => {
     expect(points[0]!.value.count).toBe(50);
   });
 
-  it('stays bounded and still records every step past the bound', async () => {
+  it('stays bounded and still counts every step past the bound, under the overflow set', async () => {
     const { metrics, collect } = setup();
     for (let i = 0; i < 1200; i++)
       metrics.record(makeStep('llm', { provider: 'openai', model: `model-${i}` }));
@@ -557,7 +557,36 @@ describe('attribute cache', () => {
     expect(metrics.stats().recorded).toBe(1200);
     const points = histogramPoints(await collect(), 'gen_ai.client.operation.duration');
     expect(points.reduce((n, p) => n + p.value.count, 0)).toBe(1200);
-    expect(points.map((p) => p.attributes['gen_ai.request.model'])).toContain('model-1199');
+    expect(points).toHaveLength(1001);
+    expect(points.map((p) => p.attributes['gen_ai.request.model'])).not.toContain('model-1199');
+    const overflow = points.find((p) => p.attributes['otel.metric.overflow'] === true);
+    expect(overflow?.value.count).toBe(200);
+  });
+});
+
+describe('temporality', () => {
+  it('accumulates across exports when cumulative, and starts over each export when delta', async () => {
+    for (const temporality of ['cumulative', 'delta'] as const) {
+      const { metrics, collect } = setup({ temporality });
+      metrics.record(makeStep('tool'));
+      metrics.record(makeStep('tool'));
+      const first = await collect();
+      metrics.record(makeStep('tool'));
+      const second = await collect();
+      const count = (all: MetricData[]) =>
+        histogramPoints(all, 'gen_ai.client.operation.duration').reduce((n, p) => n + p.value.count, 0);
+      expect(count(first), temporality).toBe(2);
+      expect(count(second), temporality).toBe(temporality === 'cumulative' ? 3 : 1);
+      const data = metric(second, 'gen_ai.client.operation.duration');
+      expect(data?.aggregationTemporality).toBe(
+        temporality === 'cumulative' ? AggregationTemporality.CUMULATIVE : AggregationTemporality.DELTA,
+      );
+      // A delta interval starts where the previous one ended.
+      const [p1] = metric(first, 'gen_ai.client.operation.duration')?.dataPoints ?? [];
+      const [p2] = data?.dataPoints ?? [];
+      if (temporality === 'delta') expect(p2?.startTime).toEqual(p1?.endTime);
+      else expect(p2?.startTime).toEqual(p1?.startTime);
+    }
   });
 });
 

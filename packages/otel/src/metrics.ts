@@ -3,20 +3,19 @@
  * cost, with the instruments, units and bucket boundaries of the GenAI semantic conventions
  * (v1.41.0, `model/gen-ai/metrics.yaml` and `docs/gen-ai/gen-ai-metrics.md`).
  *
- * Temporality (cumulative or delta) is the exporter's choice: an OTLP exporter built with
- * `temporalityPreference` answers `selectAggregationTemporality`, and the reader asks it. Nothing
- * here depends on it.
+ * With its own provider, the values are aggregated in place (`aggregates.ts`) and collected by the
+ * SDK's reader: the SDK's instruments hash each attribute set on every record, which cost more than
+ * the rest of a traced step. With the app's provider, the SDK's instruments are used.
  */
 import {
   type Attributes,
-  type Counter,
-  type Histogram,
   type Meter,
   type MeterProvider as MeterProviderApi,
   ValueType,
 } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import {
+  AggregationTemporality,
   MeterProvider,
   PeriodicExportingMetricReader,
   type PushMetricExporter,
@@ -31,6 +30,8 @@ import {
   METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
 } from '@opentelemetry/semantic-conventions/incubating';
 import type { ModelFields, Step, StepKind } from '@spanchain/core';
+import { AggregatesProducer, type Descriptor, FastCounter, FastHistogram } from './aggregates.js';
+import { errorTypeOf } from './map.js';
 import { OPERATION, SEMCONV, SPANCHAIN } from './names.js';
 
 /** Instrument scope of everything this package records. */
@@ -81,8 +82,6 @@ export const ERROR_TYPE_OTHER = '_OTHER';
 
 /** Attribute sets kept for reuse; past this, attributes are built per call and not kept. */
 const ATTRIBUTE_CACHE_LIMIT = 1000;
-/** Error types are class names or codes; a longer value is cut so it cannot blow up a series key. */
-const MAX_ERROR_TYPE_LENGTH = 128;
 const DEFAULT_INTERVAL_MS = 60_000;
 const DEFAULT_SETTLE_TIMEOUT_MS = 30_000;
 
@@ -113,6 +112,16 @@ export interface GenAiMetricsExporterOptions extends CommonOptions {
   exportIntervalMillis?: number;
   /** Default 30000, never more than the interval. */
   exportTimeoutMillis?: number;
+  /** Default `cumulative`; `delta` (also for the exporter's `lowmemory`) starts points over at each export. */
+  temporality?: 'cumulative' | 'delta';
+}
+
+/** What recording needs from a histogram or a counter, whoever aggregates. */
+interface HistogramLike {
+  record(value: number, attributes: Attributes): void;
+}
+interface CounterLike {
+  add(value: number, attributes: Attributes): void;
 }
 
 /** Record into the app's MeterProvider (never shut down from here). */
@@ -141,6 +150,54 @@ interface AttributeEntry {
   output?: Attributes;
 }
 
+const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ 'otel.metric.overflow': true });
+const OVERFLOW: AttributeEntry = {
+  duration: OVERFLOW_ATTRIBUTES,
+  base: OVERFLOW_ATTRIBUTES,
+  input: OVERFLOW_ATTRIBUTES,
+  output: OVERFLOW_ATTRIBUTES,
+};
+
+/** Names, units and value types of the instruments. */
+function instrumentDescriptors(): Record<
+  'tokenUsage' | 'operationDuration' | 'timeToFirstChunk' | 'timePerOutputChunk' | 'stepDuration' | 'cost',
+  Descriptor
+> {
+  const seconds = (name: string, description: string): Descriptor => ({
+    name,
+    description,
+    unit: 's',
+    valueType: ValueType.DOUBLE,
+  });
+  return {
+    tokenUsage: {
+      name: METRIC_NAMES.tokenUsage,
+      description: 'Number of input and output tokens used.',
+      unit: '{token}',
+      valueType: ValueType.INT,
+    },
+    operationDuration: seconds(METRIC_NAMES.operationDuration, 'GenAI operation duration.'),
+    timeToFirstChunk: seconds(
+      METRIC_NAMES.timeToFirstChunk,
+      'Time to receive the first chunk of a streamed response.',
+    ),
+    timePerOutputChunk: seconds(
+      METRIC_NAMES.timePerOutputChunk,
+      'Time per output chunk after the first one, averaged over a streamed response.',
+    ),
+    stepDuration: seconds(
+      METRIC_NAMES.stepDuration,
+      'Duration of spanchain steps that are no GenAI operation (chain, prompt, guardrail, rerank, custom).',
+    ),
+    cost: {
+      name: METRIC_NAMES.cost,
+      description: 'Cost of GenAI calls as the step reports it, in US dollars.',
+      unit: 'USD',
+      valueType: ValueType.DOUBLE,
+    },
+  };
+}
+
 type Flushable = { forceFlush?: (options?: { timeoutMillis?: number }) => Promise<void> };
 
 /**
@@ -162,12 +219,12 @@ type Flushable = { forceFlush?: (options?: { timeoutMillis?: number }) => Promis
 export class GenAiMetrics {
   private readonly provider: MeterProviderApi & Flushable;
   private readonly owned: MeterProvider | undefined;
-  private readonly tokenUsage: Histogram;
-  private readonly operationDuration: Histogram;
-  private readonly timeToFirstChunk: Histogram;
-  private readonly timePerOutputChunk: Histogram;
-  private readonly cost: Counter;
-  private readonly stepDuration: Histogram;
+  private readonly tokenUsage: HistogramLike;
+  private readonly operationDuration: HistogramLike;
+  private readonly timeToFirstChunk: HistogramLike;
+  private readonly timePerOutputChunk: HistogramLike;
+  private readonly cost: CounterLike;
+  private readonly stepDuration: HistogramLike;
   private readonly operationName: ((step: Step) => string | undefined) | undefined;
   private readonly onError: ((error: unknown) => void) | undefined;
   private readonly cache = new Map<string, AttributeEntry>();
@@ -178,10 +235,39 @@ export class GenAiMetrics {
   constructor(options: GenAiMetricsOptions) {
     this.operationName = options.operationName;
     this.onError = options.onError;
+    const descriptors = instrumentDescriptors();
     if ('meterProvider' in options) {
       this.provider = options.meterProvider as MeterProviderApi & Flushable;
       this.owned = undefined;
+      const meter: Meter = this.provider.getMeter(SCOPE_NAME, options.scopeVersion);
+      const histogram = (d: Descriptor, bounds: readonly number[]) =>
+        meter.createHistogram(d.name, {
+          description: d.description,
+          unit: d.unit,
+          valueType: d.valueType,
+          advice: { explicitBucketBoundaries: [...bounds] },
+        });
+      this.tokenUsage = histogram(descriptors.tokenUsage, GEN_AI_TOKEN_BUCKETS);
+      this.operationDuration = histogram(descriptors.operationDuration, GEN_AI_DURATION_BUCKETS);
+      this.timeToFirstChunk = histogram(descriptors.timeToFirstChunk, GEN_AI_DURATION_BUCKETS);
+      this.timePerOutputChunk = histogram(descriptors.timePerOutputChunk, GEN_AI_DURATION_BUCKETS);
+      this.stepDuration = histogram(descriptors.stepDuration, GEN_AI_DURATION_BUCKETS);
+      const { name, ...rest } = descriptors.cost;
+      this.cost = meter.createCounter(name, rest);
     } else {
+      const tokenUsage = new FastHistogram(descriptors.tokenUsage, GEN_AI_TOKEN_BUCKETS);
+      const operationDuration = new FastHistogram(descriptors.operationDuration, GEN_AI_DURATION_BUCKETS);
+      const timeToFirstChunk = new FastHistogram(descriptors.timeToFirstChunk, GEN_AI_DURATION_BUCKETS);
+      const timePerOutputChunk = new FastHistogram(descriptors.timePerOutputChunk, GEN_AI_DURATION_BUCKETS);
+      const stepDuration = new FastHistogram(descriptors.stepDuration, GEN_AI_DURATION_BUCKETS);
+      const cost = new FastCounter(descriptors.cost);
+      const temporality =
+        options.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
+      const producer = new AggregatesProducer(
+        { name: SCOPE_NAME, version: options.scopeVersion },
+        temporality,
+        [tokenUsage, operationDuration, timeToFirstChunk, timePerOutputChunk, stepDuration, cost],
+      );
       const interval = positive(options.exportIntervalMillis) ?? DEFAULT_INTERVAL_MS;
       // The reader throws when the timeout exceeds the interval: clamp instead.
       const timeout = Math.min(positive(options.exportTimeoutMillis) ?? 30_000, interval);
@@ -189,46 +275,17 @@ export class GenAiMetrics {
         exporter: options.exporter,
         exportIntervalMillis: interval,
         exportTimeoutMillis: timeout,
+        metricProducers: [producer],
       });
       this.owned = new MeterProvider({ resource: options.resource, readers: [reader] });
       this.provider = this.owned;
+      this.tokenUsage = tokenUsage;
+      this.operationDuration = operationDuration;
+      this.timeToFirstChunk = timeToFirstChunk;
+      this.timePerOutputChunk = timePerOutputChunk;
+      this.stepDuration = stepDuration;
+      this.cost = cost;
     }
-    const meter: Meter = this.provider.getMeter(SCOPE_NAME, options.scopeVersion);
-    const seconds = (description: string) => ({
-      description,
-      unit: 's',
-      valueType: ValueType.DOUBLE,
-      advice: { explicitBucketBoundaries: [...GEN_AI_DURATION_BUCKETS] },
-    });
-    this.tokenUsage = meter.createHistogram(METRIC_NAMES.tokenUsage, {
-      description: 'Number of input and output tokens used.',
-      unit: '{token}',
-      valueType: ValueType.INT,
-      advice: { explicitBucketBoundaries: [...GEN_AI_TOKEN_BUCKETS] },
-    });
-    this.operationDuration = meter.createHistogram(
-      METRIC_NAMES.operationDuration,
-      seconds('GenAI operation duration.'),
-    );
-    this.timeToFirstChunk = meter.createHistogram(
-      METRIC_NAMES.timeToFirstChunk,
-      seconds('Time to receive the first chunk of a streamed response.'),
-    );
-    this.timePerOutputChunk = meter.createHistogram(
-      METRIC_NAMES.timePerOutputChunk,
-      seconds('Time per output chunk after the first one, averaged over a streamed response.'),
-    );
-    this.stepDuration = meter.createHistogram(
-      METRIC_NAMES.stepDuration,
-      seconds(
-        'Duration of spanchain steps that are no GenAI operation (chain, prompt, guardrail, rerank, custom).',
-      ),
-    );
-    this.cost = meter.createCounter(METRIC_NAMES.cost, {
-      description: 'Cost of GenAI calls as the step reports it, in US dollars.',
-      unit: 'USD',
-      valueType: ValueType.DOUBLE,
-    });
   }
 
   /** Records the metrics of one ended step. Cheap; never throws. */
@@ -353,6 +410,9 @@ export class GenAiMetrics {
     }\u001f${serverAddress ?? ''}\u001f${serverPort ?? ''}\u001f${errorType ?? ''}`;
     const cached = this.cache.get(key);
     if (cached) return cached;
+    // Past the limit, new combinations share one overflow set, as the SDK's cardinality limit
+    // does: points are keyed by the identity of these objects, so they must stay bounded.
+    if (this.cache.size >= ATTRIBUTE_CACHE_LIMIT) return OVERFLOW;
 
     const base: Attributes = {};
     if (operation !== undefined) base[SEMCONV.operationName] = operation;
@@ -365,7 +425,7 @@ export class GenAiMetrics {
     freeze(base);
     const duration = errorType === undefined ? base : freeze({ ...base, [SEMCONV.errorType]: errorType });
     const entry: AttributeEntry = { duration, base };
-    if (this.cache.size < ATTRIBUTE_CACHE_LIMIT) this.cache.set(key, entry);
+    this.cache.set(key, entry);
     return entry;
   }
 }
@@ -399,13 +459,6 @@ export function settleWithin(fn: () => Promise<unknown>, timeoutMillis: number):
       done({ ok: false, error });
     }
   });
-}
-
-/** `error.type` of a failed step: its error's type, else `_OTHER`. */
-export function errorTypeOf(step: Step): string {
-  const type = step.error?.type;
-  if (typeof type !== 'string' || type.length === 0) return ERROR_TYPE_OTHER;
-  return type.length > MAX_ERROR_TYPE_LENGTH ? type.slice(0, MAX_ERROR_TYPE_LENGTH) : type;
 }
 
 function freeze<T extends object>(value: T): T {
