@@ -4,6 +4,7 @@
  * exporters. Nothing here encodes OTLP by hand.
  */
 import { Metadata } from '@grpc/grpc-js';
+import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as JsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
@@ -19,7 +20,12 @@ import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { ConsoleSpanExporter, InMemorySpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  ConsoleSpanExporter,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
 import { type OtlpProtocol, type ResolvedOtelOptions, signalUrl } from './options.js';
 
 type Signal = 'traces' | 'metrics' | 'logs';
@@ -64,7 +70,7 @@ export function createSpanExporter(
   const config = transport(options, 'traces', headers);
   switch (options.protocol) {
     case 'grpc':
-      return new GrpcTraceExporter(config);
+      return new GrpcRetry(new GrpcTraceExporter(config), options.timeoutMillis);
     case 'http/json':
       return new JsonTraceExporter(config);
     default:
@@ -111,5 +117,57 @@ export function createLogExporter(
       return new JsonLogExporter(config);
     default:
       return new ProtoLogExporter(config);
+  }
+}
+
+/** gRPC status codes the OTLP specification says to retry (RESOURCE_EXHAUSTED only with RetryInfo). */
+const RETRYABLE_GRPC = new Set([1, 4, 10, 11, 14, 15]); // CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS
+const RETRY = { attempts: 5, initialMs: 1_000, maxMs: 5_000, multiplier: 1.5 };
+
+/**
+ * Retries a gRPC export as the OTLP specification asks. The SDK's HTTP exporters retry 429/503
+ * themselves, but its gRPC transport (0.223) reports every status as a final failure, so
+ * UNAVAILABLE would lose a batch that HTTP would have delivered. Same policy as the HTTP side:
+ * up to 5 attempts, exponential backoff with jitter from 1 s, at most 5 s apart, and all of it
+ * within `timeoutMillis` of the first attempt.
+ */
+export class GrpcRetry implements SpanExporter {
+  private closed = false;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly timeoutMillis: number,
+  ) {}
+
+  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
+    const deadline = Date.now() + this.timeoutMillis;
+    const attempt = (n: number, delayMs: number) => {
+      this.inner.export(spans, (result) => {
+        const code = (result.error as { code?: unknown } | undefined)?.code;
+        const wait = delayMs * (0.8 + Math.random() * 0.4);
+        const retry =
+          result.code === ExportResultCode.FAILED &&
+          Date.now() + wait < deadline &&
+          typeof code === 'number' &&
+          RETRYABLE_GRPC.has(code) &&
+          n < RETRY.attempts &&
+          !this.closed;
+        if (!retry) {
+          done(result);
+          return;
+        }
+        setTimeout(() => attempt(n + 1, Math.min(delayMs * RETRY.multiplier, RETRY.maxMs)), wait).unref();
+      });
+    };
+    attempt(1, RETRY.initialMs);
+  }
+
+  shutdown(): Promise<void> {
+    this.closed = true;
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
   }
 }

@@ -23,13 +23,8 @@ import {
   EVENT_GEN_AI_CLIENT_OPERATION_EXCEPTION,
 } from '@opentelemetry/semantic-conventions/incubating';
 import { type Step, scrubSecrets } from '@spanchain/core';
-import {
-  errorTypeOf,
-  METRIC_OPERATION_BY_KIND,
-  SCOPE_NAME,
-  type SignalResult,
-  settleWithin,
-} from './metrics.js';
+import { errorTypeOf } from './map.js';
+import { METRIC_OPERATION_BY_KIND, SCOPE_NAME, type SignalResult, settleWithin } from './metrics.js';
 import { SEMCONV, SPANCHAIN } from './names.js';
 
 /** Event names of the GenAI conventions this module emits. */

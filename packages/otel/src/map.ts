@@ -365,12 +365,18 @@ function writeKind(out: AttributeWriter, step: Step, options: MapOptions): numbe
   }
 }
 
-/** `error.type`: a string error code when the error has one, else its class name. */
-export function errorTypeOf(step: Step): string | undefined {
+/** Error types are codes or class names; a longer value is cut so it cannot blow up a series key. */
+const MAX_ERROR_TYPE_LENGTH = 128;
+
+/**
+ * `error.type` of a failed step, the same on its span, its metrics and its log records: a string
+ * error code when the error has one, else its class name, else `_OTHER`.
+ */
+export function errorTypeOf(step: Step): string {
   const { error } = step;
-  if (!error) return step.status === 'error' ? '_OTHER' : undefined;
-  if (typeof error.code === 'string' && error.code !== '') return error.code;
-  return error.type || '_OTHER';
+  const type = typeof error?.code === 'string' && error.code !== '' ? error.code : error?.type;
+  if (typeof type !== 'string' || type === '') return '_OTHER';
+  return type.length > MAX_ERROR_TYPE_LENGTH ? type.slice(0, MAX_ERROR_TYPE_LENGTH) : type;
 }
 
 /** The span a step becomes, minus ids, times and resource. */
@@ -403,7 +409,7 @@ export function mapStep(step: Step, options: MapOptions): SpanData {
   let status: SpanStatus = { code: SpanStatusCode.UNSET };
   if (step.status === 'ok') status = { code: SpanStatusCode.OK };
   else if (step.status === 'error') {
-    const errorType = errorTypeOf(step) ?? '_OTHER';
+    const errorType = errorTypeOf(step);
     out.attributes[SEMCONV.errorType] = errorType;
     status = { code: SpanStatusCode.ERROR, message: step.error?.message ?? errorType };
     if (step.error) {

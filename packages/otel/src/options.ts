@@ -192,6 +192,11 @@ export interface ResolvedOtelOptions {
   /** A full traces URL from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, used as given. */
   tracesUrl: string | undefined;
   headers: HeadersInput | undefined;
+  /**
+   * Headers of the metrics and logs exporters: the `headers` object, or with a headers function
+   * (which is per step, and metrics aggregate steps) the environment's general OTLP headers.
+   */
+  signalHeaders: Record<string, string> | undefined;
   compression: 'gzip' | 'none';
   timeoutMillis: number;
   batch: BatchSettings | false;
@@ -403,6 +408,17 @@ export function resolveOtelOptions(
     }
   }
   if (headers !== undefined && typeof headers !== 'function') registerHeaderSecrets(headers);
+  let signalHeaders = typeof headers === 'function' ? undefined : headers;
+  if (typeof headers === 'function') {
+    for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_HEADERS']) {
+      const raw = envString(env, name);
+      if (raw !== undefined) {
+        signalHeaders = parseKeyValueList(name, raw);
+        registerHeaderSecrets(signalHeaders);
+        break;
+      }
+    }
+  }
 
   const compressionRaw =
     envString(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ??
@@ -482,6 +498,7 @@ export function resolveOtelOptions(
     endpoint,
     tracesUrl,
     headers,
+    signalHeaders,
     compression: options.compression ?? (compressionRaw as 'gzip' | 'none' | undefined) ?? 'none',
     timeoutMillis: options.timeoutMillis ?? envInt(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 1, 600_000) ?? 10_000,
     batch,

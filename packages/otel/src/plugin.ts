@@ -22,8 +22,9 @@ import {
 } from '@spanchain/core';
 import { createLogExporter, createMetricExporter, createSpanExporter } from './exporters.js';
 import { StepLogs } from './logs.js';
-import { llmAttributes, type MapOptions, mapStep, operationOf } from './map.js';
+import { errorTypeOf, llmAttributes, type MapOptions, mapStep, operationOf } from './map.js';
 import { GenAiMetrics } from './metrics.js';
+import { SEMCONV } from './names.js';
 import { type OtelPluginOptions, type ResolvedOtelOptions, resolveOtelOptions } from './options.js';
 import { createPipeline, ExportCounters, PipelineCache } from './routing.js';
 import { StepSpan, toHrTime } from './step-span.js';
@@ -96,22 +97,26 @@ export class OtelPlugin implements Plugin {
     } else {
       const staticHeaders = typeof settings.headers === 'function' ? undefined : settings.headers;
       let memory: InMemorySpanExporter | undefined;
-      this.pipelines = new PipelineCache(settings.maxCredentialSets, (key) => {
-        const headers = key === '' ? staticHeaders : this.headersByKey.get(key);
-        const exporter = createSpanExporter(settings, headers);
-        if (settings.exporter === 'memory') memory = exporter as InMemorySpanExporter;
-        this.debug(`new span pipeline ${this.describeTarget(headers)}`);
-        return createPipeline(
-          exporter,
-          settings.batch,
-          this.counters,
-          (count, ok, error) => {
-            if (ok) this.debug(`exported ${count} spans`);
-            else this.exportFailed(count, error);
-          },
-          (settings.batch === false ? settings.timeoutMillis : settings.batch.exportTimeoutMillis) + 1_000,
-        );
-      });
+      this.pipelines = new PipelineCache(
+        settings.maxCredentialSets,
+        (key) => {
+          const headers = key === '' ? staticHeaders : this.headersByKey.get(key);
+          const exporter = createSpanExporter(settings, headers);
+          if (settings.exporter === 'memory') memory = exporter as InMemorySpanExporter;
+          this.debug(`new span pipeline ${this.describeTarget(headers)}`);
+          return createPipeline(
+            exporter,
+            settings.batch,
+            this.counters,
+            (count, ok, error) => {
+              if (ok) this.debug(`exported ${count} spans`);
+              else this.exportFailed(count, error);
+            },
+            (settings.batch === false ? settings.timeoutMillis : settings.batch.exportTimeoutMillis) + 1_000,
+          );
+        },
+        (key) => this.headersByKey.delete(key),
+      );
       if (typeof settings.headers !== 'function') {
         this.pipelines.get('');
         this.memory = memory;
@@ -180,7 +185,7 @@ export class OtelPlugin implements Plugin {
       key = stableKey(result);
       this.headerKeys.set(result, key);
       if (!this.headersByKey.has(key)) {
-        for (const value of Object.values(result)) registerSecret(value);
+        for (const value of Object.values(result)) registerSecret(value, { transient: true });
         this.headersByKey.set(key, { ...result });
       }
     }
@@ -290,28 +295,41 @@ export class OtelPlugin implements Plugin {
     this.signalsStarted = true;
     const s = this.settings;
     const resource = this.resourceFor(step);
-    const staticHeaders = typeof s.headers === 'function' ? undefined : s.headers;
+    const headers = s.signalHeaders;
     const onError = (error: unknown) => this.errors.report(`plugin:${this.name}.signals`, error);
     try {
       if (s.metrics) {
         this.metricsRecorder = s.metrics.meterProvider
-          ? new GenAiMetrics({ meterProvider: s.metrics.meterProvider, operationName: operationOf, onError })
+          ? new GenAiMetrics({
+              meterProvider: s.metrics.meterProvider,
+              operationName: operationOf,
+              onError,
+              scopeVersion: VERSION,
+            })
           : new GenAiMetrics({
               operationName: operationOf,
               onError,
+              scopeVersion: VERSION,
               resource,
-              exporter: createMetricExporter(s, staticHeaders, s.metrics.temporality),
+              exporter: createMetricExporter(s, headers, s.metrics.temporality),
               exportIntervalMillis: s.metrics.exportIntervalMillis,
+              temporality: s.metrics.temporality === 'cumulative' ? 'cumulative' : 'delta',
             });
       }
       if (s.logs) {
         this.logSink = s.logs.loggerProvider
-          ? new StepLogs({ loggerProvider: s.logs.loggerProvider, operationName: operationOf, onError })
+          ? new StepLogs({
+              loggerProvider: s.logs.loggerProvider,
+              operationName: operationOf,
+              onError,
+              scopeVersion: VERSION,
+            })
           : new StepLogs({
               operationName: operationOf,
               onError,
+              scopeVersion: VERSION,
               resource,
-              exporter: createLogExporter(s, staticHeaders),
+              exporter: createLogExporter(s, headers),
             });
       }
     } catch (error) {
@@ -322,10 +340,15 @@ export class OtelPlugin implements Plugin {
   private emitLog(step: Step): void {
     if (this.logSink === undefined) return;
     const events = this.settings.content === 'event' || this.settings.content === 'span_and_event';
-    const contentAttributes =
-      events && step.kind === 'llm'
-        ? llmAttributes(step, { ...this.mapOptions, captureContent: true, structuredContent: true })
-        : undefined;
+    let contentAttributes: Attributes | undefined;
+    if (events && step.kind === 'llm') {
+      // The details event carries the inference span's attributes, operation and error included.
+      contentAttributes = {
+        [SEMCONV.operationName]: operationOf(step),
+        ...llmAttributes(step, { ...this.mapOptions, captureContent: true, structuredContent: true }),
+      };
+      if (step.status === 'error') contentAttributes[SEMCONV.errorType] = errorTypeOf(step);
+    }
     this.logSink.emit(step, contentAttributes ? { contentAttributes } : undefined);
   }
 

@@ -105,6 +105,7 @@ export class PipelineCache {
   constructor(
     private readonly limit: number,
     private readonly create: (key: string) => SpanProcessor,
+    private readonly evicted: (key: string) => void = () => undefined,
   ) {}
 
   get(key: string): SpanProcessor {
@@ -120,6 +121,7 @@ export class PipelineCache {
     if (this.pipelines.size >= this.limit) {
       const [oldestKey, oldest] = this.pipelines.entries().next().value as [string, SpanProcessor];
       this.pipelines.delete(oldestKey);
+      this.evicted(oldestKey);
       const closing = oldest.shutdown().catch(() => undefined);
       this.closing.add(closing);
       void closing.finally(() => this.closing.delete(closing));

@@ -1,0 +1,198 @@
+// Per-team credentials: with a headers function, @spanchain/otel must send each team's spans only
+// with that team's headers, whatever the interleaving, the transport or the number of header sets
+// kept open; a headers function that throws drops the step without touching the traced code.
+import { createTracer, type InternalErrorReport, setErrorHandler, type Tracer } from '@spanchain/core';
+import { type OtelPluginOptions, type OtlpProtocol, otel } from '@spanchain/otel';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type OtlpReceiver, type ReceivedRequest, startOtlpReceiver } from '../support/otlp-receiver.js';
+
+let receiver: OtlpReceiver;
+const tracers: Tracer[] = [];
+let reports: InternalErrorReport[] = [];
+
+beforeEach(async () => {
+  receiver = await startOtlpReceiver();
+  // The plugin reports export and header failures to the process-wide handler.
+  reports = [];
+  setErrorHandler((report) => reports.push(report));
+});
+
+afterEach(async () => {
+  await Promise.allSettled(tracers.splice(0).map((t) => t.shutdown()));
+  await receiver.close();
+  setErrorHandler();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function startTracer(options: OtelPluginOptions): Tracer {
+  const protocol = options.protocol ?? 'http/protobuf';
+  const tracer = createTracer({
+    serviceName: 'multi-tenant',
+    flushOnExit: false,
+    plugins: [
+      otel({
+        endpoint: protocol === 'grpc' ? receiver.grpcUrl : receiver.httpUrl,
+        batch: { scheduledDelayMillis: 10, maxExportBatchSize: 4 },
+        metrics: false,
+        ...options,
+      }),
+    ],
+  });
+  tracers.push(tracer);
+  return tracer;
+}
+
+const teamHeaders: OtelPluginOptions['headers'] = (step) => ({
+  authorization: `Bearer ${step.identity?.team}`,
+});
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' ? (v as Obj) : {});
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+/** `spanchain.identity.team` of each span of one request, read from the request as decoded. */
+function teamsIn(request: ReceivedRequest): string[] {
+  const spans = arr(obj(request.decoded).resourceSpans).flatMap((rs) =>
+    arr(obj(rs).scopeSpans).flatMap((ss) => arr(obj(ss).spans).map(obj)),
+  );
+  return spans.map((span) => {
+    const attribute = arr(span.attributes)
+      .map(obj)
+      .find((kv) => kv.key === 'spanchain.identity.team');
+    return String(obj(attribute?.value).stringValue ?? '(none)');
+  });
+}
+
+/** `jobs` chains (each with a tool child) per team, all running at once and interleaving. */
+async function runInterleaved(tracer: Tracer, teams: string[], jobs: number): Promise<number[]> {
+  const work = Array.from({ length: jobs * teams.length }, (_, i) => {
+    const team = teams[i % teams.length]!;
+    return tracer.chain({ name: `job-${i}`, identity: { team } }, async () => {
+      await sleep(i % 3);
+      const doubled = await tracer.tool({ toolName: 'double' }, async () => {
+        await sleep((i * 7) % 4);
+        return i * 2;
+      });
+      return doubled / 2;
+    });
+  });
+  return Promise.all(work);
+}
+
+/** Every trace request carries one team's credentials and only that team's spans. */
+function expectNoMixing(teams: string[]): Map<string, number> {
+  const spansPerTeam = new Map<string, number>();
+  const requests = receiver.requests.filter((r) => r.signal === 'traces');
+  for (const request of requests) {
+    const header = request.headers.authorization;
+    expect(teams.map((t) => `Bearer ${t}`)).toContain(header);
+    const team = header!.slice('Bearer '.length);
+    const inRequest = teamsIn(request);
+    expect(inRequest.length).toBeGreaterThan(0);
+    expect(new Set(inRequest), `request with ${header}`).toEqual(new Set([team]));
+    spansPerTeam.set(team, (spansPerTeam.get(team) ?? 0) + inRequest.length);
+  }
+  return spansPerTeam;
+}
+
+describe.each(['http/protobuf', 'grpc'] as OtlpProtocol[])('a headers function over %s', (protocol) => {
+  it('sends each team’s spans only with that team’s header, however the steps interleave', async () => {
+    const tracer = startTracer({ protocol, headers: teamHeaders });
+    const results = await runInterleaved(tracer, ['a', 'b'], 10);
+    expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await tracer.flush();
+    await receiver.waitFor({ spans: 40 }, 3000);
+
+    const perTeam = expectNoMixing(['a', 'b']);
+    expect(Object.fromEntries(perTeam)).toEqual({ a: 20, b: 20 });
+    // Small batches: several requests per team, so the routing was exercised more than once.
+    expect(receiver.requests.filter((r) => r.signal === 'traces').length).toBeGreaterThanOrEqual(4);
+    const stats = tracer.stats().plugins.find((p) => p.name === 'otel')!;
+    expect(stats).toMatchObject({ received: 40, exported: 40, failed: 0, dropped: {} });
+  });
+});
+
+describe('maxCredentialSets', () => {
+  it('with 2 sets kept and 3 teams, closes the least recently used set and still never mixes', async () => {
+    // The debug lines tell how many pipelines (one per header set) were opened.
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: unknown) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    let results: number[];
+    try {
+      const tracer = startTracer({ headers: teamHeaders, maxCredentialSets: 2, debug: true });
+      results = await runInterleaved(tracer, ['a', 'b', 'c'], 6);
+      await tracer.flush();
+    } finally {
+      write.mockRestore();
+    }
+    expect(results).toHaveLength(18);
+    // More pipelines than teams: sets were closed and reopened while the teams interleaved.
+    expect(lines.filter((l) => l.includes('new span pipeline')).length).toBeGreaterThan(3);
+    expect(lines.join('')).not.toMatch(/Bearer [abc]/);
+    await receiver.waitFor({ spans: 36 }, 3000);
+
+    const perTeam = expectNoMixing(['a', 'b', 'c']);
+    expect(Object.fromEntries(perTeam)).toEqual({ a: 12, b: 12, c: 12 });
+    expect(receiver.spans()).toHaveLength(36);
+    const stats = tracers[0]!.stats().plugins.find((p) => p.name === 'otel')!;
+    expect(stats).toMatchObject({ received: 36, exported: 36, queued: 0, failed: 0, dropped: {} });
+  });
+});
+
+describe('a headers function that throws', () => {
+  it('drops that step, counts it as headers-error and leaves the app’s result alone', async () => {
+    const tracer = startTracer({
+      headers: (step) => {
+        if (step.identity?.team === 'locked') throw new Error('vault sealed for team locked');
+        return { authorization: `Bearer ${step.identity?.team}` };
+      },
+    });
+    const locked = await tracer.chain({ name: 'locked-job', identity: { team: 'locked' } }, async () => {
+      return tracer.tool({ toolName: 'compute' }, async () => 'locked result');
+    });
+    const open = await tracer.chain(
+      { name: 'open-job', identity: { team: 'open' } },
+      async () => 'open result',
+    );
+    expect(locked).toBe('locked result');
+    expect(open).toBe('open result');
+    const report = await tracer.flush();
+    expect(report.timedOut).toBe(false);
+    await receiver.waitFor({ spans: 1 }, 3000);
+
+    expect(receiver.spans().map((s) => s.name)).toEqual(['open-job']);
+    expect(receiver.requests.every((r) => r.headers.authorization === 'Bearer open')).toBe(true);
+    const stats = tracer.stats().plugins.find((p) => p.name === 'otel')!;
+    expect(stats.received).toBe(3);
+    expect(stats.exported).toBe(1);
+    expect(stats.dropped).toEqual({ 'headers-error': 2 });
+    expect(reports.map((r) => r.source)).toContain('plugin:otel.headers');
+  });
+});
+
+// With a headers function (per step), metrics and logs, which aggregate steps, use the environment's headers.
+it('with a headers function, metrics and logs carry the environment’s static headers', async () => {
+  const saved = process.env.OTEL_EXPORTER_OTLP_HEADERS;
+  process.env.OTEL_EXPORTER_OTLP_HEADERS = 'x-collector-key=collector-secret-1';
+  let tracer: Tracer;
+  try {
+    tracer = startTracer({ headers: teamHeaders, metrics: true, logs: true });
+  } finally {
+    if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_HEADERS;
+    else process.env.OTEL_EXPORTER_OTLP_HEADERS = saved;
+  }
+  await tracer.llm({ model: 'gpt-4o', provider: 'openai', identity: { team: 'a' } }, async () => 'x');
+  await tracer.flush();
+  await receiver.waitFor((r) => r.metrics().length > 0 && r.logs().length > 0, 3000);
+  const signals = receiver.requests.filter((r) => r.signal !== 'traces');
+  expect(new Set(signals.map((r) => r.signal))).toEqual(new Set(['metrics', 'logs']));
+  for (const request of signals) {
+    expect(request.headers['x-collector-key'], request.signal).toBe('collector-secret-1');
+    // Aggregated across teams: never one team's credentials.
+    expect(request.headers.authorization, request.signal).toBeUndefined();
+  }
+});

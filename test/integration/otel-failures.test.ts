@@ -1,0 +1,167 @@
+// How @spanchain/otel behaves when the OTLP receiver does not simply accept: retryable answers are
+// retried (CONTRACTS §1: 429/502/503/504, honouring Retry-After), others are not, a silent backend is
+// given up on after the timeout, and in every case the traced code and flush() are unaffected and
+// tracer.stats() tells what happened.
+import { createTracer, type InternalErrorReport, setErrorHandler, type Tracer } from '@spanchain/core';
+import { type OtelPluginOptions, type OtlpProtocol, otel } from '@spanchain/otel';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
+
+let receiver: OtlpReceiver;
+const tracers: Tracer[] = [];
+let reports: InternalErrorReport[] = [];
+
+beforeEach(async () => {
+  receiver = await startOtlpReceiver();
+  // Export failures go to the process-wide handler: collect them instead of printing.
+  reports = [];
+  setErrorHandler((report) => reports.push(report));
+});
+
+afterEach(async () => {
+  await Promise.allSettled(tracers.splice(0).map((t) => t.shutdown()));
+  await receiver.close();
+  setErrorHandler();
+});
+
+function startTracer(options: OtelPluginOptions): Tracer {
+  const protocol = options.protocol ?? 'http/protobuf';
+  const tracer = createTracer({
+    flushOnExit: false,
+    plugins: [
+      otel({
+        endpoint: protocol === 'grpc' ? receiver.grpcUrl : receiver.httpUrl,
+        batch: { scheduledDelayMillis: 10 },
+        metrics: false,
+        ...options,
+      }),
+    ],
+  });
+  tracers.push(tracer);
+  return tracer;
+}
+
+/** Two steps; returns what the traced code returned. */
+function pipeline(tracer: Tracer): Promise<number> {
+  return tracer.chain('checkout', async () => {
+    const model = await tracer.llm({ model: 'gpt-4o', provider: 'openai' }, async () => 'answer');
+    return model.length * 7;
+  });
+}
+
+const otelStats = (tracer: Tracer) => tracer.stats().plugins.find((p) => p.name === 'otel')!;
+const traceRequests = () => receiver.requests.filter((r) => r.signal === 'traces');
+
+describe('a retryable answer', () => {
+  it.each(['http/protobuf', 'http/json'] as OtlpProtocol[])(
+    '503 with Retry-After: 0 is retried and the spans delivered (%s)',
+    async (protocol) => {
+      let first = true;
+      receiver.respondWith((request) => {
+        if (request.signal !== 'traces' || !first) return { status: 'ok' };
+        first = false;
+        return { status: 503, retryAfter: 0, body: 'busy' };
+      });
+      const tracer = startTracer({ protocol });
+      expect(await pipeline(tracer)).toBe(42);
+      const started = Date.now();
+      const report = await tracer.flush();
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(report.timedOut).toBe(false);
+      await receiver.waitFor({ spans: 2 }, 3000);
+
+      expect(traceRequests().map((r) => r.outcome?.kind)).toEqual(['rejected', 'accepted']);
+      // The retry is the same request again.
+      expect(traceRequests()[1]!.body.equals(traceRequests()[0]!.body)).toBe(true);
+      expect(
+        receiver
+          .spans()
+          .map((s) => s.name)
+          .sort(),
+      ).toEqual(['chat gpt-4o', 'checkout']);
+      expect(otelStats(tracer)).toMatchObject({ exported: 2, queued: 0, failed: 0, dropped: {} });
+      expect(reports).toEqual([]);
+    },
+  );
+
+  // The SDK's gRPC transport never retries; the plugin retries the OTLP spec's retryable codes.
+  it('UNAVAILABLE is retried over gRPC too', async () => {
+    let first = true;
+    receiver.respondWith((request) => {
+      if (request.signal !== 'traces' || !first) return { status: 'ok' };
+      first = false;
+      return { status: 503 };
+    });
+    const tracer = startTracer({ protocol: 'grpc' });
+    await pipeline(tracer);
+    await tracer.flush();
+    expect(traceRequests().map((r) => r.outcome?.kind)).toEqual(['rejected', 'accepted']);
+    expect(otelStats(tracer)).toMatchObject({ exported: 2, failed: 0 });
+  });
+});
+
+describe('a non-retryable answer', () => {
+  it.each(['http/protobuf', 'grpc'] as OtlpProtocol[])(
+    '400 is not retried, is counted as failed and dropped, and flush still resolves (%s)',
+    async (protocol) => {
+      receiver.respondWith(() => ({ status: 400, body: 'malformed' }));
+      const tracer = startTracer({ protocol });
+      expect(await pipeline(tracer)).toBe(42);
+      const started = Date.now();
+      const report = await tracer.flush();
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(report.timedOut).toBe(false);
+
+      expect(traceRequests()).toHaveLength(1);
+      expect(traceRequests()[0]!.outcome?.kind).toBe('rejected');
+      expect(receiver.spans()).toEqual([]);
+      expect(otelStats(tracer)).toMatchObject({
+        received: 2,
+        exported: 0,
+        queued: 0,
+        failed: 1,
+        dropped: { 'export-failed': 2 },
+      });
+      expect(reports.map((r) => r.source)).toContain('plugin:otel.export');
+      // Still not retried a little later.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(traceRequests()).toHaveLength(1);
+      // The app keeps working, and later exports succeed once the backend accepts again.
+      receiver.respondWith();
+      expect(await pipeline(tracer)).toBe(42);
+      await tracer.flush();
+      await receiver.waitFor({ spans: 2 }, 3000);
+      expect(otelStats(tracer)).toMatchObject({ exported: 2, failed: 1 });
+    },
+  );
+});
+
+describe('a backend that never answers', () => {
+  it.each(['http/protobuf', 'grpc'] as OtlpProtocol[])(
+    'is given up on after timeoutMillis: flush returns in bounded time and the failure is counted (%s)',
+    async (protocol) => {
+      receiver.respondWith(() => ({ blackhole: true }));
+      const tracer = startTracer({ protocol, timeoutMillis: 300 });
+      expect(await pipeline(tracer)).toBe(42);
+      const started = Date.now();
+      await tracer.flush();
+      const took = Date.now() - started;
+      expect(took).toBeGreaterThanOrEqual(250);
+      expect(took).toBeLessThan(2500);
+
+      expect(traceRequests().length).toBeGreaterThanOrEqual(1);
+      expect(traceRequests()[0]!.outcome?.kind).toBe('blackhole');
+      expect(receiver.spans()).toEqual([]);
+      expect(otelStats(tracer)).toMatchObject({
+        exported: 0,
+        queued: 0,
+        failed: 1,
+        dropped: { 'export-failed': 2 },
+      });
+      // Shutting down does not wait for the silent backend again.
+      const shutdownStarted = Date.now();
+      await tracer.shutdown();
+      expect(Date.now() - shutdownStarted).toBeLessThan(1500);
+    },
+  );
+});
