@@ -9,12 +9,14 @@
  * pipelines for the measured loop to dominate. The `.cpuprofile` file is kept in the temporary
  * directory (it opens in Chrome DevTools).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startSink } from './sink.mjs';
 
 /**
  * @typedef {{ functionName: string, url: string, lineNumber: number }} CallFrame
@@ -35,11 +37,16 @@ const top = flagValue('top', 25);
 
 const worker = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 const directory = mkdtempSync(path.join(os.tmpdir(), 'spanchain-profile-'));
-execFileSync(
+// Contenders that export OTLP need the sink; it must not block, so the worker runs asynchronously.
+const sink = await startSink();
+const child = promisify(execFile)(
   process.execPath,
   ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${directory}`, worker, name, `--pipelines=${pipelines}`],
-  { stdio: ['ignore', 'ignore', 'inherit'] },
+  { env: { ...process.env, BENCH_OTLP_URL: sink.url }, maxBuffer: 64 * 2 ** 20 },
 );
+const { stderr } = await child;
+if (stderr) process.stderr.write(stderr);
+await sink.close();
 const [file] = readdirSync(directory).filter((f) => f.endsWith('.cpuprofile'));
 if (!file) throw new Error('the worker wrote no profile');
 /** @type {CpuProfile} */

@@ -20,6 +20,7 @@ import { median } from './stats.mjs';
  * @property {number | null} delivered null when the contender records nothing
  * @property {number} created
  * @property {number[]} usPerStepRounds each round's µs/step, in round order
+ * @property {number} [achievedRate] paced runs: median steps per second reached
  */
 
 /**
@@ -57,6 +58,9 @@ export function summarise(rounds, descriptions, baseline) {
       delivered,
       created: results.reduce((n, r) => n + r.created, 0),
       usPerStepRounds: results.map((r) => r.usPerStep),
+      ...(results[0]?.achievedRate === undefined
+        ? {}
+        : { achievedRate: mid(results, (r) => r.achievedRate ?? 0) }),
     };
   });
 }
@@ -95,21 +99,48 @@ const COLUMNS = [
 ];
 
 /**
+ * Columns of the paced table: wall time per step is the pacing there, so CPU time is the cost.
+ *
+ * @type {typeof COLUMNS}
+ */
+const PACED_COLUMNS = [
+  { title: 'contender', left: true, cell: (p) => p.name },
+  { title: 'steps/s', cell: (p) => fixed(p.achievedRate ?? Number.NaN, 0) },
+  ...COLUMNS.filter((c) =>
+    [
+      'CPU µs/step',
+      'CPU overhead',
+      'p50 µs',
+      'p99 µs',
+      'p99.9 µs',
+      'heap Δ MB',
+      'delivered/created',
+    ].includes(c.title),
+  ),
+  {
+    title: 'dropped',
+    cell: (p) => (p.delivered === null ? '—' : String(p.created - p.delivered)),
+  },
+];
+
+/**
  * The table as aligned text lines.
  *
  * @example console.log(formatTable(peers, 'untraced'));
  * @param {Peer[]} peers
  * @param {string} baseline
+ * @param {{ paced?: boolean }} [options] the paced run's columns
  */
-export function formatTable(peers, baseline) {
-  const rows = [COLUMNS.map((c) => c.title), ...peers.map((p) => COLUMNS.map((c) => c.cell(p, baseline)))];
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => /** @type {string} */ (row[i]).length)));
+export function formatTable(peers, baseline, options = {}) {
+  const columns = options.paced ? PACED_COLUMNS : COLUMNS;
+  const rows = [columns.map((c) => c.title), ...peers.map((p) => columns.map((c) => c.cell(p, baseline)))];
+  const widths = columns.map((_, i) => Math.max(...rows.map((row) => /** @type {string} */ (row[i]).length)));
   /** @param {string[]} row */
   const line = (row) =>
     row
       .map((text, i) => {
         const width = /** @type {number} */ (widths[i]);
-        return COLUMNS[i]?.left ? text.padEnd(width) : text.padStart(width);
+        return columns[i]?.left ? text.padEnd(width) : text.padStart(width);
       })
       .join('  ')
       .trimEnd();

@@ -4,6 +4,12 @@
  * forked by `run.mjs`, as JSON on stdout when started by hand:
  *
  *   node --expose-gc src/worker.mjs spanchain-memory --pipelines=100000 --warmup=10000
+ *   node --expose-gc src/worker.mjs spanchain-otel --rate=50000 --ms=3000   # paced: steps per second
+ *
+ * Unpaced, pipelines run back to back and only yield to microtasks: the cost of the
+ * instrumentation itself. Paced, pipelines are started at a fixed rate and the process yields to
+ * the event loop between ticks, as a server does: timers and sockets run, so background export
+ * happens inside the measured time and drops show.
  */
 import process from 'node:process';
 import { loadContender } from './contender.mjs';
@@ -26,6 +32,8 @@ import { STEPS_PER_PIPELINE } from './workload.mjs';
  * @property {number} flushMs time of the final flush
  * @property {number} created steps made in the whole process (warm-up included)
  * @property {number | null} delivered steps delivered after the final flush; null when not recorded
+ * @property {number} [rate] paced runs: the steps per second asked for
+ * @property {number} [achievedRate] paced runs: the steps per second reached
  */
 
 /**
@@ -35,7 +43,7 @@ import { STEPS_PER_PIPELINE } from './workload.mjs';
 /** @param {string[]} argv */
 function parseArgs(argv) {
   const [name, ...flags] = argv;
-  if (!name) throw new Error('usage: worker.mjs <contender> [--pipelines=N] [--warmup=N]');
+  if (!name) throw new Error('usage: worker.mjs <contender> [--pipelines=N] [--warmup=N] [--rate=N --ms=N]');
   /** @param {string} flag @param {number} fallback */
   const number = (flag, fallback) => {
     const raw = flags.find((f) => f.startsWith(`--${flag}=`))?.slice(flag.length + 3);
@@ -44,7 +52,13 @@ function parseArgs(argv) {
       throw new Error(`--${flag} must be a whole number (got ${raw})`);
     return value;
   };
-  return { name, pipelines: number('pipelines', 100_000), warmup: number('warmup', 10_000) };
+  return {
+    name,
+    pipelines: number('pipelines', 100_000),
+    warmup: number('warmup', 10_000),
+    rate: number('rate', 0),
+    ms: number('ms', 3_000),
+  };
 }
 
 /** Heap in use after full collections, so garbage does not count as growth. */
@@ -99,6 +113,73 @@ async function measure({ name, pipelines, warmup }) {
   };
 }
 
+const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Pipelines started at `rate` steps per second for `ms`, the process yielding to the event loop
+ * between ticks (1 ms timers). When the instrumentation cannot keep up, the loop stops sleeping
+ * and the achieved rate falls below the asked one.
+ *
+ * @param {{ name: string, warmup: number, rate: number, ms: number }} options
+ * @returns {Promise<RoundResult>}
+ */
+async function measurePaced({ name, warmup, rate, ms }) {
+  const contender = await loadContender(name);
+  const running = await contender.setup();
+  for (let i = 0; i < warmup; i++) {
+    await running.pipeline();
+    if (i % 100 === 99) await sleep(1);
+  }
+  await running.flush();
+
+  const perSecond = rate / STEPS_PER_PIPELINE;
+  const perTick = Math.max(1, Math.ceil(perSecond / 1000));
+  const total = Math.max(1, Math.round((perSecond * ms) / 1000));
+  const heapBefore = settledHeapMb();
+  const samples = new Float64Array(total);
+  const cpuStart = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  let done = 0;
+  while (done < total) {
+    const elapsedS = Number(process.hrtime.bigint() - start) / 1e9;
+    // Behind schedule, a tick runs at most twice its share: a server that falls behind still
+    // returns to its event loop, so the achieved rate drops instead of the loop never yielding.
+    const due = Math.min(total, Math.floor(elapsedS * perSecond) + 1, done + 2 * perTick);
+    while (done < due) {
+      const begin = process.hrtime.bigint();
+      await running.pipeline();
+      samples[done++] = Number(process.hrtime.bigint() - begin);
+    }
+    await sleep(1);
+  }
+  const totalNs = Number(process.hrtime.bigint() - start);
+  const flushStart = process.hrtime.bigint();
+  await running.flush();
+  const flushMs = Number(process.hrtime.bigint() - flushStart) / 1e6;
+  // CPU up to the end of the flush: what the export of these steps cost, wherever it ran.
+  const cpu = process.cpuUsage(cpuStart);
+  const heapAfter = settledHeapMb();
+
+  samples.sort();
+  const steps = total * STEPS_PER_PIPELINE;
+  return {
+    name,
+    pipelines: total,
+    warmup,
+    usPerStep: totalNs / 1e3 / steps,
+    cpuUsPerStep: (cpu.user + cpu.system) / steps,
+    p50Us: percentile(samples, 0.5) / 1e3,
+    p99Us: percentile(samples, 0.99) / 1e3,
+    p999Us: percentile(samples, 0.999) / 1e3,
+    heapDeltaMb: heapAfter - heapBefore,
+    flushMs,
+    created: (warmup + total) * STEPS_PER_PIPELINE,
+    delivered: running.delivered ? running.delivered() : null,
+    rate,
+    achievedRate: steps / (totalNs / 1e9),
+  };
+}
+
 /**
  * @param {WorkerMessage} message
  * @param {number} code
@@ -113,7 +194,9 @@ function report(message, code) {
 
 const args = process.argv.slice(2);
 try {
-  report({ ok: true, result: await measure(parseArgs(args)) }, 0);
+  const options = parseArgs(args);
+  const result = options.rate > 0 ? await measurePaced(options) : await measure(options);
+  report({ ok: true, result }, 0);
 } catch (error) {
   const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
   report({ ok: false, name: args[0] ?? '?', error: text }, 1);
