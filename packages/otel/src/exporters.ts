@@ -14,10 +14,21 @@ import {
   OTLPMetricExporter as JsonMetricExporter,
 } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
+import { CompressionAlgorithm, OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import {
+  convertLegacyHttpOptions,
+  createOtlpHttpExportDelegate,
+} from '@opentelemetry/otlp-exporter-base/node-http';
+import {
+  convertLegacyOtlpGrpcOptions,
+  createOtlpGrpcExportDelegate,
+} from '@opentelemetry/otlp-grpc-exporter-base';
+import {
+  type IExportTraceServiceResponse,
+  type ISerializer,
+  ProtobufTraceSerializer,
+} from '@opentelemetry/otlp-transformer';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import {
@@ -27,6 +38,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { type OtlpProtocol, type ResolvedOtelOptions, signalUrl } from './options.js';
+import { encodeTraceRequest } from './otlp-proto.js';
 
 type Signal = 'traces' | 'metrics' | 'logs';
 
@@ -70,11 +82,76 @@ export function createSpanExporter(
   const config = transport(options, 'traces', headers);
   switch (options.protocol) {
     case 'grpc':
-      return new GrpcRetry(new GrpcTraceExporter(config), options.timeoutMillis);
+      return new GrpcRetry(new SliceEncodedTraceExporter('grpc', config), options.timeoutMillis);
     case 'http/json':
       return new JsonTraceExporter(config);
     default:
-      return new ProtoTraceExporter(config);
+      return new SliceEncodedTraceExporter('http', config);
+  }
+}
+
+/** A request already encoded, and how many spans it holds (for the SDK's exporter metrics). */
+interface EncodedSpans {
+  bytes: Uint8Array;
+  count: number;
+}
+
+/** The SDK's export path with the encoding done beforehand: bytes pass through. */
+const ENCODED: ISerializer<EncodedSpans, IExportTraceServiceResponse> = {
+  serializeRequest: (request) => request.bytes,
+  deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
+};
+const ENCODED_METRICS = { name: 'span' as const, countItems: (request: EncodedSpans) => request.count };
+
+/**
+ * OTLP/protobuf over HTTP or gRPC: the SDK's transport (retries, compression, agents, timeouts,
+ * partial success) with spanchain's encoder (`otlp-proto.ts`), which encodes a batch in slices
+ * instead of blocking the event loop for all of it.
+ */
+class SliceEncodedTraceExporter implements SpanExporter {
+  private readonly base: OTLPExporterBase<EncodedSpans>;
+
+  constructor(transport: 'http' | 'grpc', config: TransportConfig) {
+    const delegate =
+      transport === 'grpc'
+        ? createOtlpGrpcExportDelegate(
+            convertLegacyOtlpGrpcOptions(config, 'TRACES'),
+            ENCODED,
+            'otlp_grpc_span_exporter',
+            ENCODED_METRICS,
+            undefined,
+            'TraceExportService',
+            '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+          )
+        : createOtlpHttpExportDelegate(
+            convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', {
+              'Content-Type': 'application/x-protobuf',
+            }),
+            ENCODED,
+            'otlp_http_span_exporter',
+            ENCODED_METRICS,
+            undefined,
+          );
+    this.base = new OTLPExporterBase(delegate);
+  }
+
+  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
+    encodeTraceRequest(spans).then(
+      (bytes) => this.base.export({ bytes, count: spans.length }, done),
+      (error: unknown) =>
+        done({
+          code: ExportResultCode.FAILED,
+          error: error instanceof Error ? error : new Error(String(error)),
+        }),
+    );
+  }
+
+  shutdown(): Promise<void> {
+    return this.base.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.base.forceFlush();
   }
 }
 

@@ -1,0 +1,418 @@
+/**
+ * OTLP/protobuf encoding of spans (`ExportTraceServiceRequest`, opentelemetry-proto v1), written
+ * straight into one growing buffer.
+ *
+ * Why not the SDK's serializer: in the bench it cost about 20 µs per span with a 1 KiB input,
+ * mostly in its JavaScript UTF-8 string writer, which is more than all the rest of a traced step
+ * together, and it encodes a whole batch (512 spans) in one go, blocking the event loop for
+ * milliseconds. Here strings and ids go through Node's native writers, nothing is allocated per
+ * field, and a batch is encoded in slices with a yield to the event loop between them. The bytes
+ * are the same message; a test decodes both encodings of the same spans and compares them.
+ *
+ * Nested messages reserve one byte for their length and move their content when it turns out
+ * longer than 127 bytes (a memmove, needed only for a few large fields per span).
+ */
+import type { Attributes, AttributeValue, HrTime, Link } from '@opentelemetry/api';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+
+// Tags: (field number << 3) | wire type (0 varint, 1 64-bit, 2 length-delimited, 5 32-bit).
+const Tag = {
+  // AnyValue
+  StringValue: (1 << 3) | 2,
+  BoolValue: (2 << 3) | 0,
+  IntValue: (3 << 3) | 0,
+  DoubleValue: (4 << 3) | 1,
+  ArrayValue: (5 << 3) | 2,
+  // ArrayValue.values, KeyValue.key
+  Values: (1 << 3) | 2,
+  Key: (1 << 3) | 2,
+  Value: (2 << 3) | 2,
+  // Span
+  TraceId: (1 << 3) | 2,
+  SpanId: (2 << 3) | 2,
+  TraceState: (3 << 3) | 2,
+  ParentSpanId: (4 << 3) | 2,
+  Name: (5 << 3) | 2,
+  Kind: (6 << 3) | 0,
+  StartTime: (7 << 3) | 1,
+  EndTime: (8 << 3) | 1,
+  Attributes: (9 << 3) | 2,
+  DroppedAttributes: (10 << 3) | 0,
+  Events: (11 << 3) | 2,
+  DroppedEvents: (12 << 3) | 0,
+  Links: (13 << 3) | 2,
+  DroppedLinks: (14 << 3) | 0,
+  Status: (15 << 3) | 2,
+  Flags: (16 << 3) | 5,
+  // Span.Event
+  EventTime: (1 << 3) | 1,
+  EventName: (2 << 3) | 2,
+  EventAttributes: (3 << 3) | 2,
+  EventDropped: (4 << 3) | 0,
+  // Span.Link
+  LinkAttributes: (4 << 3) | 2,
+  LinkDropped: (5 << 3) | 0,
+  LinkFlags: (6 << 3) | 5,
+  // Status
+  StatusMessage: (2 << 3) | 2,
+  StatusCode: (3 << 3) | 0,
+  // Resource, InstrumentationScope
+  ResourceAttributes: (1 << 3) | 2,
+  ResourceDropped: (2 << 3) | 0,
+  ScopeName: (1 << 3) | 2,
+  ScopeVersion: (2 << 3) | 2,
+  ScopeAttributes: (3 << 3) | 2,
+  // Containers: ExportTraceServiceRequest.resource_spans, ResourceSpans.resource/.scope_spans,
+  // ScopeSpans.scope/.spans
+  ResourceSpans: (1 << 3) | 2,
+  Resource: (1 << 3) | 2,
+  ScopeSpans: (2 << 3) | 2,
+  Scope: (1 << 3) | 2,
+  Spans: (2 << 3) | 2,
+} as const;
+
+/** Protobuf writer over one growing buffer; nested messages through `fork()` / `ldelim()`. */
+export class Writer {
+  private buf: Buffer;
+  private pos = 0;
+  /** Where each open nested message's one-byte length placeholder is. */
+  private readonly open: number[] = [];
+
+  /** @param capacity bytes to start with; the buffer doubles when full. */
+  constructor(capacity = 256) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  static create(capacity?: number): Writer {
+    return new Writer(capacity);
+  }
+
+  private ensure(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + bytes) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+
+  /** An unsigned varint, up to 2^53. */
+  uint32(value: number): this {
+    this.ensure(10);
+    let v = value;
+    while (v > 0x7f) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+    return this;
+  }
+
+  /** An int64 varint of a safe integer; negative values take ten bytes (two's complement). */
+  int64(value: number): this {
+    if (value >= 0) return this.uint32(value);
+    let v = BigInt.asUintN(64, BigInt(value));
+    this.ensure(10);
+    while (v > 0x7fn) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.pos++] = Number(v);
+    return this;
+  }
+
+  bool(value: boolean): this {
+    this.ensure(1);
+    this.buf[this.pos++] = value ? 1 : 0;
+    return this;
+  }
+
+  double(value: number): this {
+    this.ensure(8);
+    this.buf.writeDoubleLE(value, this.pos);
+    this.pos += 8;
+    return this;
+  }
+
+  fixed32(value: number): this {
+    this.ensure(4);
+    this.buf.writeUInt32LE(value >>> 0, this.pos);
+    this.pos += 4;
+    return this;
+  }
+
+  string(value: string): this {
+    const n = value.length;
+    // Short ASCII strings (attribute keys, names, models) are copied here: cheaper than the
+    // native writer's call for a few bytes. Anything else goes through it.
+    if (n < 64) {
+      this.ensure(n + 1);
+      const start = this.pos;
+      const buf = this.buf;
+      buf[start] = n;
+      let i = 0;
+      for (; i < n; i++) {
+        const code = value.charCodeAt(i);
+        if (code >= 0x80) break;
+        buf[start + 1 + i] = code;
+      }
+      if (i === n) {
+        this.pos = start + 1 + n;
+        return this;
+      }
+    }
+    const length = Buffer.byteLength(value, 'utf8');
+    this.uint32(length);
+    this.ensure(length);
+    this.pos += this.buf.write(value, this.pos, length, 'utf8');
+    return this;
+  }
+
+  /** Bytes given as hex (trace and span ids). */
+  hex(value: string): this {
+    const length = value.length >>> 1;
+    this.uint32(length);
+    this.ensure(length);
+    this.pos += this.buf.write(value, this.pos, length, 'hex');
+    return this;
+  }
+
+  /** Starts a nested message: its length goes before it once known. */
+  fork(): this {
+    this.ensure(1);
+    this.open.push(this.pos++);
+    return this;
+  }
+
+  /** Ends the innermost nested message, writing its length (moving it if over one byte). */
+  ldelim(): this {
+    const at = this.open.pop() as number;
+    const length = this.pos - at - 1;
+    if (length < 0x80) {
+      this.buf[at] = length;
+      return this;
+    }
+    let extra = 0;
+    for (let v = length; v >= 0x80; v = Math.floor(v / 0x80)) extra++;
+    this.ensure(extra);
+    this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
+    const end = this.pos + extra;
+    this.pos = at;
+    this.uint32(length);
+    this.pos = end;
+    return this;
+  }
+
+  /** The bytes written: a view of the writer's buffer, valid until the writer is used again. */
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+const WriterClass = Writer;
+
+/** W3C flags in bits 0–7, then "is-remote known" (0x100) and "parent is remote" (0x200). */
+const HAS_IS_REMOTE = 0x100;
+const IS_REMOTE = 0x200;
+const NANOS = 1_000_000_000n;
+
+function writeFixed64Time(w: Writer, tag: number, time: HrTime): void {
+  const nanos = BigInt(time[0]) * NANOS + BigInt(time[1]);
+  w.uint32(tag)
+    .fixed32(Number(nanos & 0xffffffffn))
+    .fixed32(Number(nanos >> 32n));
+}
+
+function writeAnyValue(w: Writer, value: unknown): void {
+  switch (typeof value) {
+    case 'string':
+      w.uint32(Tag.StringValue).string(value);
+      return;
+    case 'boolean':
+      w.uint32(Tag.BoolValue).bool(value);
+      return;
+    case 'number':
+      // As the SDK does: whole numbers as intValue, others (NaN, ±Infinity, fractions) as doubles.
+      if (Number.isInteger(value) && Number.isSafeInteger(value)) w.uint32(Tag.IntValue).int64(value);
+      else w.uint32(Tag.DoubleValue).double(value);
+      return;
+    case 'object':
+      if (Array.isArray(value)) {
+        w.uint32(Tag.ArrayValue).fork();
+        for (const item of value) {
+          w.uint32(Tag.Values).fork();
+          if (item !== null && item !== undefined) writeAnyValue(w, item);
+          w.ldelim();
+        }
+        w.ldelim();
+      }
+      return;
+    default:
+  }
+}
+
+function writeAttributes(w: Writer, tag: number, attributes: Attributes | undefined): void {
+  if (!attributes) return;
+  for (const key of Object.keys(attributes)) {
+    const value: AttributeValue | undefined = attributes[key];
+    if (value === undefined || value === null) continue;
+    w.uint32(tag).fork().uint32(Tag.Key).string(key).uint32(Tag.Value).fork();
+    writeAnyValue(w, value);
+    w.ldelim().ldelim();
+  }
+}
+
+function writeId(w: Writer, tag: number, hex: string | undefined): void {
+  if (hex) w.uint32(tag).hex(hex);
+}
+
+function writeEvent(w: Writer, event: TimedEvent): void {
+  w.uint32(Tag.Events).fork();
+  writeFixed64Time(w, Tag.EventTime, event.time);
+  w.uint32(Tag.EventName).string(event.name);
+  writeAttributes(w, Tag.EventAttributes, event.attributes);
+  if (event.droppedAttributesCount) w.uint32(Tag.EventDropped).uint32(event.droppedAttributesCount);
+  w.ldelim();
+}
+
+function writeLink(w: Writer, link: Link): void {
+  w.uint32(Tag.Links).fork();
+  writeId(w, Tag.TraceId, link.context.traceId);
+  writeId(w, Tag.SpanId, link.context.spanId);
+  const state = link.context.traceState?.serialize();
+  if (state) w.uint32(Tag.TraceState).string(state);
+  writeAttributes(w, Tag.LinkAttributes, link.attributes);
+  if (link.droppedAttributesCount) w.uint32(Tag.LinkDropped).uint32(link.droppedAttributesCount);
+  const flags = (link.context.traceFlags & 0xff) | HAS_IS_REMOTE | (link.context.isRemote ? IS_REMOTE : 0);
+  w.uint32(Tag.LinkFlags).fixed32(flags);
+  w.ldelim();
+}
+
+/** One `Span` message, without its own tag and length. */
+export function writeSpan(w: Writer, span: ReadableSpan): void {
+  const context = span.spanContext();
+  writeId(w, Tag.TraceId, context.traceId);
+  writeId(w, Tag.SpanId, context.spanId);
+  const state = context.traceState?.serialize();
+  if (state) w.uint32(Tag.TraceState).string(state);
+  const parent = span.parentSpanContext;
+  writeId(w, Tag.ParentSpanId, parent?.spanId);
+  w.uint32(Tag.Name).string(span.name);
+  // The API's SpanKind counts from INTERNAL = 0; the wire from UNSPECIFIED = 0.
+  w.uint32(Tag.Kind).uint32(span.kind + 1);
+  writeFixed64Time(w, Tag.StartTime, span.startTime);
+  writeFixed64Time(w, Tag.EndTime, span.endTime);
+  writeAttributes(w, Tag.Attributes, span.attributes);
+  if (span.droppedAttributesCount) w.uint32(Tag.DroppedAttributes).uint32(span.droppedAttributesCount);
+  for (const event of span.events) writeEvent(w, event);
+  if (span.droppedEventsCount) w.uint32(Tag.DroppedEvents).uint32(span.droppedEventsCount);
+  for (const link of span.links) writeLink(w, link);
+  if (span.droppedLinksCount) w.uint32(Tag.DroppedLinks).uint32(span.droppedLinksCount);
+  const { status } = span;
+  w.uint32(Tag.Status).fork();
+  if (status.message) w.uint32(Tag.StatusMessage).string(status.message);
+  if (status.code) w.uint32(Tag.StatusCode).uint32(status.code);
+  w.ldelim();
+  const flags = (context.traceFlags & 0xff) | HAS_IS_REMOTE | (parent?.isRemote ? IS_REMOTE : 0);
+  w.uint32(Tag.Flags).fixed32(flags);
+}
+
+/** Spans of one resource and scope, encoded as repeated `ScopeSpans.spans` fields. */
+interface Group {
+  span: ReadableSpan;
+  writer: Writer;
+}
+
+function header(tag: number, length: number): Uint8Array {
+  return WriterClass.create().uint32(tag).uint32(length).finish();
+}
+
+function byteLength(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const part of parts) n += part.length;
+  return n;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Spans encoded between two yields to the event loop. */
+export const SLICE = 64;
+
+/**
+ * The `ExportTraceServiceRequest` of `spans`, grouped by resource and instrumentation scope,
+ * encoded `SLICE` spans at a time with a yield to the event loop between slices.
+ */
+export async function encodeTraceRequest(spans: readonly ReadableSpan[], slice = SLICE): Promise<Uint8Array> {
+  const resources = new Map<object, Map<string, Group>>();
+  let lastResource: object | undefined;
+  let lastScope: object | undefined;
+  let lastGroup: Group | undefined;
+  for (let start = 0; start < spans.length; start += slice) {
+    if (start > 0) await yieldToEventLoop();
+    const end = Math.min(spans.length, start + slice);
+    for (let i = start; i < end; i++) {
+      const span = spans[i] as ReadableSpan;
+      const scope = span.instrumentationScope;
+      // Consecutive spans nearly always share resource and scope: skip the lookups then.
+      let group = span.resource === lastResource && scope === lastScope ? lastGroup : undefined;
+      if (group === undefined) {
+        let scopes = resources.get(span.resource);
+        if (scopes === undefined) {
+          scopes = new Map();
+          resources.set(span.resource, scopes);
+        }
+        const scopeKey = `${scope.name}@${scope.version ?? ''}:${scope.schemaUrl ?? ''}`;
+        group = scopes.get(scopeKey);
+        if (group === undefined) {
+          // About what a span with some content takes: most batches then never regrow.
+          group = { span, writer: Writer.create(Math.min(spans.length * 1536, 8 * 2 ** 20)) };
+          scopes.set(scopeKey, group);
+        }
+        lastResource = span.resource;
+        lastScope = scope;
+        lastGroup = group;
+      }
+      group.writer.uint32(Tag.Spans).fork();
+      writeSpan(group.writer, span);
+      group.writer.ldelim();
+    }
+  }
+  return assemble(resources);
+}
+
+/** The request around the encoded spans: lengths are known now, so headers are written last. */
+function assemble(resources: Map<object, Map<string, Group>>): Uint8Array {
+  const out: Uint8Array[] = [];
+  for (const scopes of resources.values()) {
+    const first = scopes.values().next().value as Group;
+    const resourceWriter = WriterClass.create();
+    writeAttributes(resourceWriter, Tag.ResourceAttributes, first.span.resource.attributes as Attributes);
+    const resourceBytes = resourceWriter.finish();
+    const resourceSpans: Uint8Array[] = [header(Tag.Resource, resourceBytes.length), resourceBytes];
+    for (const group of scopes.values()) {
+      const scope = group.span.instrumentationScope;
+      const scopeWriter = WriterClass.create().uint32(Tag.ScopeName).string(scope.name);
+      if (scope.version) scopeWriter.uint32(Tag.ScopeVersion).string(scope.version);
+      const scopeBytes = scopeWriter.finish();
+      const content = [header(Tag.Scope, scopeBytes.length), scopeBytes, group.writer.finish()];
+      if (scope.schemaUrl)
+        content.push(
+          WriterClass.create()
+            .uint32((3 << 3) | 2)
+            .string(scope.schemaUrl)
+            .finish(),
+        );
+      resourceSpans.push(header(Tag.ScopeSpans, byteLength(content)), ...content);
+    }
+    const schemaUrl = (first.span.resource as { schemaUrl?: string }).schemaUrl;
+    if (schemaUrl)
+      resourceSpans.push(
+        WriterClass.create()
+          .uint32((3 << 3) | 2)
+          .string(schemaUrl)
+          .finish(),
+      );
+    out.push(header(Tag.ResourceSpans, byteLength(resourceSpans)), ...resourceSpans);
+  }
+  return Buffer.concat(out);
+}

@@ -1,0 +1,108 @@
+// The plugin encodes OTLP/protobuf itself (faster, in slices); these tests hold it to the SDK's
+// own serializer: the same spans, sent once through each, decode to the same messages.
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { createTracer } from '@spanchain/core';
+import { otel } from '@spanchain/otel';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeOtlpProtobuf, type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
+
+type Obj = Record<string, unknown>;
+
+let receiver: OtlpReceiver | undefined;
+afterEach(async () => {
+  await receiver?.close();
+  receiver = undefined;
+});
+
+/** Every span of every request from one encoder, keyed by span id, with its resource and scope. */
+function decodedSpans(r: OtlpReceiver, encoder: string): Map<string, Obj> {
+  const spans = new Map<string, Obj>();
+  for (const request of r.requests) {
+    if (request.headers['x-encoder'] !== encoder || request.signal !== 'traces') continue;
+    const decoded = decodeOtlpProtobuf('traces', request.body) as { resourceSpans: Obj[] };
+    for (const rs of decoded.resourceSpans) {
+      for (const ss of rs.scopeSpans as Obj[]) {
+        for (const span of ss.spans as Obj[]) {
+          const id = Buffer.from(span.spanId as Uint8Array).toString('hex');
+          spans.set(id, { resource: rs.resource, scope: ss.scope, span });
+        }
+      }
+    }
+  }
+  return spans;
+}
+
+describe('the plugin’s OTLP/protobuf encoding', () => {
+  it('decodes to exactly what the SDK’s serializer produces for the same spans', async () => {
+    const r = await startOtlpReceiver({ grpc: false });
+    receiver = r;
+    const common = { metrics: false, captureContent: true } as const;
+    const ours = otel({
+      ...common,
+      name: 'ours',
+      endpoint: r.httpUrl,
+      headers: { 'x-encoder': 'spanchain' },
+      batch: { scheduledDelayMillis: 10 },
+    });
+    const sdk = otel({
+      ...common,
+      name: 'sdk',
+      spanProcessors: [
+        new BatchSpanProcessor(
+          new OTLPTraceExporter({ url: `${r.httpUrl}/v1/traces`, headers: { 'x-encoder': 'sdk' } }),
+          { scheduledDelayMillis: 10 },
+        ),
+      ],
+    });
+    const tracer = createTracer({ serviceName: 'encoding', plugins: [ours, sdk], flushOnExit: false });
+    const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await tracer.agent(
+      {
+        name: 'agent',
+        parent,
+        trace: {
+          userId: 'ü-1',
+          tags: ['a', 'b'],
+          metadata: { n: 3, f: 0.5, ok: true, nested: { x: [1, 2] } },
+        },
+        input: `κείμενο 🚀 ${'x'.repeat(1500)}`,
+      },
+      async () => {
+        await tracer.llm(
+          {
+            name: 'call',
+            model: 'gpt-4o',
+            provider: 'openai',
+            params: { temperature: 0.25, maxTokens: 300, stopSequences: ['\n', 'END'] },
+            inputMessages: [{ role: 'user', content: 'héllo' }],
+            attributes: { 'app.flags': [true, false], 'app.scores': [1.5, 2], 'app.big': 2 ** 40 },
+          },
+          async (s) => {
+            s.addEvent('first-token', { index: 0 });
+            s.update({ usage: { inputTokens: 12, outputTokens: 3 }, finishReasons: ['stop'] });
+            return 'ok';
+          },
+        );
+        await tracer
+          .tool({ name: 'fails', toolName: 'calc' }, async () => {
+            throw Object.assign(new RangeError('out of range'), { code: 'E_RANGE' });
+          })
+          .catch(() => undefined);
+        // Enough spans for the encoder to slice the batch.
+        for (let i = 0; i < 150; i++) await tracer.custom({ name: `c${i}`, metadata: { i } }, async () => i);
+      },
+    );
+    await tracer.flush();
+    await tracer.shutdown();
+
+    const mine = decodedSpans(r, 'spanchain');
+    const theirs = decodedSpans(r, 'sdk');
+    expect(mine.size).toBe(153);
+    expect([...mine.keys()].sort()).toEqual([...theirs.keys()].sort());
+    for (const [id, decoded] of mine) expect(decoded, id).toEqual(theirs.get(id));
+    // The batch really went out in few requests (sliced encoding, one message).
+    const requests = r.requests.filter((q) => q.headers['x-encoder'] === 'spanchain');
+    expect(requests.length).toBeLessThan(10);
+  });
+});
