@@ -4,6 +4,7 @@
  * dominates its cost:
  *
  *   node src/profile.mjs spanchain-noplugin [--pipelines=100000] [--top=25]
+ *   node src/profile.mjs spanchain-otel --rate=50000 --ms=5000     # the paced phase
  *
  * The profile covers the whole worker process (import and warm-up included), so use enough
  * pipelines for the measured loop to dominate. The `.cpuprofile` file is kept in the temporary
@@ -41,7 +42,16 @@ const directory = mkdtempSync(path.join(os.tmpdir(), 'spanchain-profile-'));
 const sink = await startSink();
 const child = promisify(execFile)(
   process.execPath,
-  ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${directory}`, worker, name, `--pipelines=${pipelines}`],
+  [
+    '--expose-gc',
+    '--cpu-prof',
+    `--cpu-prof-dir=${directory}`,
+    worker,
+    name,
+    `--pipelines=${pipelines}`,
+    // Anything else is the worker's (--rate, --ms, --warmup).
+    ...flags.filter((f) => !f.startsWith('--pipelines=') && !f.startsWith('--top=')),
+  ],
   { env: { ...process.env, BENCH_OTLP_URL: sink.url }, maxBuffer: 64 * 2 ** 20 },
 );
 const { stderr } = await child;
