@@ -124,14 +124,23 @@ describe('maxCredentialSets', () => {
     let results: number[];
     try {
       const tracer = startTracer({ headers: teamHeaders, maxCredentialSets: 2, debug: true });
-      results = await runInterleaved(tracer, ['a', 'b', 'c'], 6);
+      // Round robin, one job at a time: with two sets kept, every job needs the set closed last.
+      results = [];
+      for (let round = 0; round < 6; round++) {
+        for (const team of ['a', 'b', 'c']) {
+          const doubled = await tracer.chain({ name: `job-${team}-${round}`, identity: { team } }, () =>
+            tracer.tool({ toolName: 'double' }, async () => round * 2),
+          );
+          results.push(doubled / 2);
+        }
+      }
       await tracer.flush();
     } finally {
       write.mockRestore();
     }
     expect(results).toHaveLength(18);
-    // More pipelines than teams: sets were closed and reopened while the teams interleaved.
-    expect(lines.filter((l) => l.includes('new span pipeline')).length).toBeGreaterThan(3);
+    // Every job after the first two reopened a set closed before: 18 pipelines for 3 teams.
+    expect(lines.filter((l) => l.includes('new span pipeline')).length).toBe(18);
     expect(lines.join('')).not.toMatch(/Bearer [abc]/);
     await receiver.waitFor({ spans: 36 }, 3000);
 

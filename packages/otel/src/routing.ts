@@ -31,8 +31,15 @@ export class ExportCounters {
 
 export type ExportObserver = (count: number, ok: boolean, error: unknown) => void;
 
-/** Wraps an exporter to count what it delivers and fails; the spans pass through unchanged. */
+/**
+ * Wraps an exporter to count what it delivers and fails; the spans pass through unchanged. It also
+ * knows which exports are still running: the SDK's batch processor does not wait for its current
+ * export on `forceFlush()`, and an export that encodes before sending has not reached the SDK's
+ * transport yet, so flush and shutdown wait for them here.
+ */
 class CountingExporter implements SpanExporter {
+  private readonly running = new Set<Promise<void>>();
+
   constructor(
     private readonly inner: SpanExporter,
     private readonly counters: ExportCounters,
@@ -44,6 +51,11 @@ class CountingExporter implements SpanExporter {
     this.counters.queued -= spans.length;
     this.counters.inFlight += spans.length;
     let settled = false;
+    let finished!: () => void;
+    const running = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    this.running.add(running);
     // An exporter that never calls back would hold its spans as pending forever.
     const timer = setTimeout(
       () => done({ code: ExportResultCode.FAILED, error: new Error('export timed out') }),
@@ -54,6 +66,8 @@ class CountingExporter implements SpanExporter {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      this.running.delete(running);
+      finished();
       const count = spans.length;
       this.counters.inFlight -= count;
       const ok = result.code === ExportResultCode.SUCCESS;
@@ -75,16 +89,23 @@ class CountingExporter implements SpanExporter {
     }
   }
 
-  shutdown(): Promise<void> {
-    return this.inner.shutdown();
+  /** Resolves once every export started so far has settled (each is bounded by its timer). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running);
   }
 
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve();
+  async shutdown(): Promise<void> {
+    await this.idle();
+    await this.inner.shutdown();
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.idle();
+    await this.inner.forceFlush?.();
   }
 }
 
-/** A processor of the SDK over a counting exporter. */
+/** The SDK's processor over a counting exporter; flushing waits for exports already running. */
 export function createPipeline(
   exporter: SpanExporter,
   batch: BatchSettings | false,
@@ -93,7 +114,21 @@ export function createPipeline(
   timeoutMillis: number,
 ): SpanProcessor {
   const counting = new CountingExporter(exporter, counters, observe, timeoutMillis);
-  return batch === false ? new SimpleSpanProcessor(counting) : new BatchSpanProcessor(counting, batch);
+  const processor =
+    batch === false ? new SimpleSpanProcessor(counting) : new BatchSpanProcessor(counting, batch);
+  return {
+    onStart: (span, context) => processor.onStart(span, context),
+    onEnd: (span) => processor.onEnd(span),
+    forceFlush: async () => {
+      await processor.forceFlush();
+      await counting.forceFlush();
+    },
+    shutdown: async () => {
+      // The processor exports what it holds, then shuts the (idle-waiting) exporter down.
+      await processor.shutdown();
+      await counting.idle();
+    },
+  };
 }
 
 /** Pipelines by credential key, least recently used first. */
