@@ -1,8 +1,8 @@
 // @ts-check
-import { context, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { INPUT, INPUT_TOKENS, MODEL, OUTPUT_TOKENS, work } from '../workload.mjs';
+import { sdkPipeline } from '../otel-sdk-pipeline.mjs';
 
 export const name = 'otel-sdk';
 export const description =
@@ -43,63 +43,9 @@ export async function setup() {
   }
   const exporter = new CountingExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
-  const tracer = provider.getTracer('spanchain-bench');
-
-  /**
-   * How a step is traced by hand: an active span around the function, the error recorded and
-   * rethrown, the span ended in `finally`.
-   *
-   * @template T
-   * @param {string} spanName
-   * @param {import('@opentelemetry/api').SpanOptions} options
-   * @param {(span: import('@opentelemetry/api').Span) => Promise<T>} fn
-   * @returns {Promise<T>}
-   */
-  const inSpan = (spanName, options, fn) =>
-    tracer.startActiveSpan(spanName, options, async (span) => {
-      try {
-        return await fn(span);
-      } catch (error) {
-        span.recordException(/** @type {Error} */ (error));
-        span.setStatus({ code: SpanStatusCode.ERROR });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
-
-  const root = async () => {
-    await inSpan('retrieve', { attributes: { 'step.kind': 'retrieval', 'input.value': INPUT } }, () =>
-      work(INPUT),
-    );
-    await inSpan('prompt', { attributes: { 'step.kind': 'prompt', 'input.value': INPUT } }, () =>
-      work(INPUT),
-    );
-    await inSpan(
-      `chat ${MODEL}`,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          'step.kind': 'llm',
-          'gen_ai.operation.name': 'chat',
-          'gen_ai.request.model': MODEL,
-          'input.value': INPUT,
-        },
-      },
-      async (span) => {
-        const result = await work(INPUT);
-        span.setAttributes({
-          'gen_ai.usage.input_tokens': INPUT_TOKENS,
-          'gen_ai.usage.output_tokens': OUTPUT_TOKENS,
-        });
-        return result;
-      },
-    );
-    await inSpan('search', { attributes: { 'step.kind': 'tool', 'input.value': INPUT } }, () => work(INPUT));
-  };
 
   return {
-    pipeline: () => inSpan('pipeline', { attributes: { 'step.kind': 'chain', 'input.value': INPUT } }, root),
+    pipeline: sdkPipeline(provider.getTracer('spanchain-bench')),
     flush: () => provider.forceFlush(),
     delivered: () => exporter.exported,
   };

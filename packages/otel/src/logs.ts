@@ -24,8 +24,9 @@ import {
 } from '@opentelemetry/semantic-conventions/incubating';
 import { type Step, scrubSecrets } from '@spanchain/core';
 import { errorTypeOf } from './map.js';
-import { METRIC_OPERATION_BY_KIND, SCOPE_NAME, type SignalResult, settleWithin } from './metrics.js';
+import { METRIC_OPERATION_BY_KIND, SCOPE_NAME } from './metrics.js';
 import { SEMCONV, SPANCHAIN } from './names.js';
+import { SignalSink } from './signal.js';
 
 /** Event names of the GenAI conventions this module emits. */
 export const LOG_EVENT_NAMES = {
@@ -45,7 +46,6 @@ export const LOG_ATTRIBUTES = {
 
 /** Error messages in bodies and exception events are cut to this many characters. */
 const MAX_MESSAGE_LENGTH = 2048;
-const DEFAULT_SETTLE_TIMEOUT_MS = 30_000;
 
 interface CommonOptions {
   /** `gen_ai.operation.name` of a step, as the span mapping names it; default by kind. */
@@ -87,10 +87,6 @@ export interface StepLogsStats {
   failures: number;
 }
 
-type Flushable = {
-  forceFlush?: (options?: { timeoutMillis?: number }) => Promise<void>;
-};
-
 /**
  * Log records per ended step, correlated with the trace.
  *
@@ -111,75 +107,34 @@ type Flushable = {
  * const logs = new StepLogs({ resource, exporter: new OTLPLogExporter() });
  * const plugin = { name: 'logs', onEnd: (step) => logs.emit(step), shutdown: () => logs.shutdown() };
  */
-export class StepLogs {
-  private readonly provider: LoggerProviderApi & Flushable;
-  private readonly owned: LoggerProvider | undefined;
+export class StepLogs extends SignalSink {
   private readonly logger: Logger;
   private readonly operationName: ((step: Step) => string | undefined) | undefined;
-  private readonly onError: ((error: unknown) => void) | undefined;
   private emittedCount = 0;
-  private failureCount = 0;
-  private closed = false;
 
   constructor(options: StepLogsOptions) {
-    this.operationName = options.operationName;
-    this.onError = options.onError;
-    if ('loggerProvider' in options) {
-      this.provider = options.loggerProvider as LoggerProviderApi & Flushable;
-      this.owned = undefined;
-    } else {
+    let owned: LoggerProvider | undefined;
+    if (!('loggerProvider' in options)) {
       const exporter = options.exporter;
       const processor =
         options.batch === false
           ? new SimpleLogRecordProcessor({ exporter })
           : new BatchLogRecordProcessor({ exporter });
-      this.owned = new LoggerProvider({ resource: options.resource, processors: [processor] });
-      this.provider = this.owned;
+      owned = new LoggerProvider({ resource: options.resource, processors: [processor] });
     }
-    this.logger = this.provider.getLogger(SCOPE_NAME, options.scopeVersion);
+    const provider: LoggerProviderApi = owned ?? (options as StepLogsProviderOptions).loggerProvider;
+    super(provider, owned, options.onError);
+    this.operationName = options.operationName;
+    this.logger = provider.getLogger(SCOPE_NAME, options.scopeVersion);
   }
 
   /** Emits the records of one ended step. Cheap; never throws. */
   emit(step: Step, options?: StepLogsEmitOptions): void {
-    if (this.closed) return;
-    try {
-      this.emitStep(step, options);
-      this.emittedCount++;
-    } catch (error) {
-      this.failureCount++;
-      if (this.onError) {
-        try {
-          this.onError(error);
-        } catch {}
-      }
-    }
-  }
-
-  /** Steps whose emission failed. */
-  get failures(): number {
-    return this.failureCount;
+    if (this.guard(() => this.emitStep(step, options))) this.emittedCount++;
   }
 
   stats(): StepLogsStats {
-    return { emitted: this.emittedCount, failures: this.failureCount };
-  }
-
-  /** Exports buffered records (the owned provider's, or the app's provider if it can). */
-  forceFlush(options: { timeoutMillis?: number } = {}): Promise<SignalResult> {
-    const timeoutMillis = positive(options.timeoutMillis) ?? DEFAULT_SETTLE_TIMEOUT_MS;
-    const flush = this.provider.forceFlush;
-    if (typeof flush !== 'function') return Promise.resolve({ ok: true });
-    return settleWithin(() => flush.call(this.provider, { timeoutMillis }), timeoutMillis);
-  }
-
-  /** Stops emitting and shuts the owned provider down; the app's provider is only flushed. */
-  shutdown(options: { timeoutMillis?: number } = {}): Promise<SignalResult> {
-    if (this.closed) return Promise.resolve({ ok: true });
-    this.closed = true;
-    const owned = this.owned;
-    if (!owned) return this.forceFlush(options);
-    const timeoutMillis = positive(options.timeoutMillis) ?? DEFAULT_SETTLE_TIMEOUT_MS;
-    return settleWithin(() => owned.shutdown(), timeoutMillis);
+    return { emitted: this.emittedCount, failures: this.failures };
   }
 
   private emitStep(step: Step, options: StepLogsEmitOptions | undefined): void {
@@ -279,8 +234,4 @@ function clean(message: unknown): string {
   if (typeof message !== 'string' || message.length === 0) return '';
   const cut = message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH)}…` : message;
   return scrubSecrets(cut);
-}
-
-function positive(value: number | undefined): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }

@@ -33,6 +33,7 @@ import type { ModelFields, Step, StepKind } from '@spanchain/core';
 import { AggregatesProducer, type Descriptor, FastCounter, FastHistogram } from './aggregates.js';
 import { errorTypeOf } from './map.js';
 import { OPERATION, SEMCONV, SPANCHAIN } from './names.js';
+import { positive, type SignalResult, SignalSink } from './signal.js';
 
 /** Instrument scope of everything this package records. */
 export const SCOPE_NAME = '@spanchain/otel';
@@ -83,13 +84,6 @@ export const ERROR_TYPE_OTHER = '_OTHER';
 /** Attribute sets kept for reuse; past this, attributes are built per call and not kept. */
 const ATTRIBUTE_CACHE_LIMIT = 1000;
 const DEFAULT_INTERVAL_MS = 60_000;
-const DEFAULT_SETTLE_TIMEOUT_MS = 30_000;
-
-/** How `forceFlush()` and `shutdown()` settle: they never reject. */
-export interface SignalResult {
-  ok: boolean;
-  error?: unknown;
-}
 
 interface CommonOptions {
   /**
@@ -198,7 +192,45 @@ function instrumentDescriptors(): Record<
   };
 }
 
-type Flushable = { forceFlush?: (options?: { timeoutMillis?: number }) => Promise<void> };
+/** The private provider and the in-place aggregations its reader collects. */
+function ownedProvider(options: GenAiMetricsExporterOptions) {
+  const descriptors = instrumentDescriptors();
+  const tokenUsage = new FastHistogram(descriptors.tokenUsage, GEN_AI_TOKEN_BUCKETS);
+  const operationDuration = new FastHistogram(descriptors.operationDuration, GEN_AI_DURATION_BUCKETS);
+  const timeToFirstChunk = new FastHistogram(descriptors.timeToFirstChunk, GEN_AI_DURATION_BUCKETS);
+  const timePerOutputChunk = new FastHistogram(descriptors.timePerOutputChunk, GEN_AI_DURATION_BUCKETS);
+  const stepDuration = new FastHistogram(descriptors.stepDuration, GEN_AI_DURATION_BUCKETS);
+  const cost = new FastCounter(descriptors.cost);
+  const temporality =
+    options.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
+  const producer = new AggregatesProducer({ name: SCOPE_NAME, version: options.scopeVersion }, temporality, [
+    tokenUsage,
+    operationDuration,
+    timeToFirstChunk,
+    timePerOutputChunk,
+    stepDuration,
+    cost,
+  ]);
+  const interval = positive(options.exportIntervalMillis) ?? DEFAULT_INTERVAL_MS;
+  // The reader throws when the timeout exceeds the interval: clamp instead.
+  const timeout = Math.min(positive(options.exportTimeoutMillis) ?? 30_000, interval);
+  const reader = new PeriodicExportingMetricReader({
+    exporter: options.exporter,
+    exportIntervalMillis: interval,
+    exportTimeoutMillis: timeout,
+    metricProducers: [producer],
+  });
+  const provider = new MeterProvider({ resource: options.resource, readers: [reader] });
+  return {
+    provider,
+    tokenUsage,
+    operationDuration,
+    timeToFirstChunk,
+    timePerOutputChunk,
+    stepDuration,
+    cost,
+  };
+}
 
 /**
  * Records GenAI client metrics for ended steps. Give it an exporter (it then owns a MeterProvider
@@ -216,9 +248,7 @@ type Flushable = { forceFlush?: (options?: { timeoutMillis?: number }) => Promis
  * const metrics = new GenAiMetrics({ resource, exporter: new OTLPMetricExporter() });
  * const plugin = { name: 'metrics', onEnd: (step) => metrics.record(step), shutdown: () => metrics.shutdown() };
  */
-export class GenAiMetrics {
-  private readonly provider: MeterProviderApi & Flushable;
-  private readonly owned: MeterProvider | undefined;
+export class GenAiMetrics extends SignalSink {
   private readonly tokenUsage: HistogramLike;
   private readonly operationDuration: HistogramLike;
   private readonly timeToFirstChunk: HistogramLike;
@@ -226,20 +256,23 @@ export class GenAiMetrics {
   private readonly cost: CounterLike;
   private readonly stepDuration: HistogramLike;
   private readonly operationName: ((step: Step) => string | undefined) | undefined;
-  private readonly onError: ((error: unknown) => void) | undefined;
   private readonly cache = new Map<string, AttributeEntry>();
   private recordedCount = 0;
-  private failureCount = 0;
-  private closed = false;
 
   constructor(options: GenAiMetricsOptions) {
+    const owned = 'meterProvider' in options ? undefined : ownedProvider(options);
+    super(
+      owned?.provider ?? (options as GenAiMetricsProviderOptions).meterProvider,
+      owned?.provider,
+      options.onError,
+    );
     this.operationName = options.operationName;
-    this.onError = options.onError;
     const descriptors = instrumentDescriptors();
-    if ('meterProvider' in options) {
-      this.provider = options.meterProvider as MeterProviderApi & Flushable;
-      this.owned = undefined;
-      const meter: Meter = this.provider.getMeter(SCOPE_NAME, options.scopeVersion);
+    if (owned === undefined) {
+      const meter: Meter = (options as GenAiMetricsProviderOptions).meterProvider.getMeter(
+        SCOPE_NAME,
+        options.scopeVersion,
+      );
       const histogram = (d: Descriptor, bounds: readonly number[]) =>
         meter.createHistogram(d.name, {
           description: d.description,
@@ -255,30 +288,8 @@ export class GenAiMetrics {
       const { name, ...rest } = descriptors.cost;
       this.cost = meter.createCounter(name, rest);
     } else {
-      const tokenUsage = new FastHistogram(descriptors.tokenUsage, GEN_AI_TOKEN_BUCKETS);
-      const operationDuration = new FastHistogram(descriptors.operationDuration, GEN_AI_DURATION_BUCKETS);
-      const timeToFirstChunk = new FastHistogram(descriptors.timeToFirstChunk, GEN_AI_DURATION_BUCKETS);
-      const timePerOutputChunk = new FastHistogram(descriptors.timePerOutputChunk, GEN_AI_DURATION_BUCKETS);
-      const stepDuration = new FastHistogram(descriptors.stepDuration, GEN_AI_DURATION_BUCKETS);
-      const cost = new FastCounter(descriptors.cost);
-      const temporality =
-        options.temporality === 'delta' ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
-      const producer = new AggregatesProducer(
-        { name: SCOPE_NAME, version: options.scopeVersion },
-        temporality,
-        [tokenUsage, operationDuration, timeToFirstChunk, timePerOutputChunk, stepDuration, cost],
-      );
-      const interval = positive(options.exportIntervalMillis) ?? DEFAULT_INTERVAL_MS;
-      // The reader throws when the timeout exceeds the interval: clamp instead.
-      const timeout = Math.min(positive(options.exportTimeoutMillis) ?? 30_000, interval);
-      const reader = new PeriodicExportingMetricReader({
-        exporter: options.exporter,
-        exportIntervalMillis: interval,
-        exportTimeoutMillis: timeout,
-        metricProducers: [producer],
-      });
-      this.owned = new MeterProvider({ resource: options.resource, readers: [reader] });
-      this.provider = this.owned;
+      const { tokenUsage, operationDuration, timeToFirstChunk, timePerOutputChunk, stepDuration, cost } =
+        owned;
       this.tokenUsage = tokenUsage;
       this.operationDuration = operationDuration;
       this.timeToFirstChunk = timeToFirstChunk;
@@ -290,53 +301,24 @@ export class GenAiMetrics {
 
   /** Records the metrics of one ended step. Cheap; never throws. */
   record(step: Step): void {
-    if (this.closed) return;
-    try {
-      this.recordStep(step);
-      this.recordedCount++;
-    } catch (error) {
-      this.failureCount++;
-      if (this.onError) {
-        try {
-          this.onError(error);
-        } catch {}
-      }
-    }
-  }
-
-  /** Steps whose recording failed. */
-  get failures(): number {
-    return this.failureCount;
+    if (this.guard(() => this.recordStep(step))) this.recordedCount++;
   }
 
   stats(): GenAiMetricsStats {
     return {
       recorded: this.recordedCount,
-      failures: this.failureCount,
+      failures: this.failures,
       cachedAttributeSets: this.cache.size,
     };
-  }
-
-  /** Exports what was recorded (the owned provider's reader, or the app's provider if it can). */
-  forceFlush(options: { timeoutMillis?: number } = {}): Promise<SignalResult> {
-    const timeoutMillis = positive(options.timeoutMillis) ?? DEFAULT_SETTLE_TIMEOUT_MS;
-    const flush = this.provider.forceFlush;
-    if (typeof flush !== 'function') return Promise.resolve({ ok: true });
-    return settleWithin(() => flush.call(this.provider, { timeoutMillis }), timeoutMillis);
   }
 
   /**
    * Stops recording and shuts the owned provider down (exporting what is left). The app's
    * provider is only flushed: its lifecycle is the app's.
    */
-  shutdown(options: { timeoutMillis?: number } = {}): Promise<SignalResult> {
-    if (this.closed) return Promise.resolve({ ok: true });
-    this.closed = true;
+  override shutdown(options: { timeoutMillis?: number } = {}): Promise<SignalResult> {
     this.cache.clear();
-    const owned = this.owned;
-    if (!owned) return this.forceFlush(options);
-    const timeoutMillis = positive(options.timeoutMillis) ?? DEFAULT_SETTLE_TIMEOUT_MS;
-    return settleWithin(() => owned.shutdown({ timeoutMillis }), timeoutMillis);
+    return super.shutdown(options);
   }
 
   private recordStep(step: Step): void {
@@ -435,32 +417,6 @@ export function createGenAiMetrics(options: GenAiMetricsOptions): GenAiMetrics {
   return new GenAiMetrics(options);
 }
 
-/**
- * Runs `fn` and settles with `{ ok }` by `timeoutMillis` at the latest: never rejects, and a
- * promise that never settles stops being waited for.
- */
-export function settleWithin(fn: () => Promise<unknown>, timeoutMillis: number): Promise<SignalResult> {
-  return new Promise<SignalResult>((resolve) => {
-    const timer = setTimeout(
-      () => resolve({ ok: false, error: new Error(`timed out after ${timeoutMillis} ms`) }),
-      timeoutMillis,
-    );
-    timer.unref?.();
-    const done = (result: SignalResult) => {
-      clearTimeout(timer);
-      resolve(result);
-    };
-    try {
-      fn().then(
-        () => done({ ok: true }),
-        (error: unknown) => done({ ok: false, error }),
-      );
-    } catch (error) {
-      done({ ok: false, error });
-    }
-  });
-}
-
 function freeze<T extends object>(value: T): T {
   return Object.freeze(value);
 }
@@ -478,8 +434,4 @@ function port(value: unknown): number | undefined {
 /** A finite, non-negative number (what histograms and counters accept). */
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-}
-
-function positive(value: number | undefined): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
