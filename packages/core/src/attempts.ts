@@ -132,7 +132,15 @@ export function runAttempts(
       if (fallback.model !== undefined) overrides.model = fallback.model;
       if (fallback.provider !== undefined) overrides.provider = fallback.provider;
       try {
-        return await attempt(overrides, { number: number++, fallback: name }, fallback.fn ?? fn);
+        const result = await attempt(overrides, { number: number++, fallback: name }, fallback.fn ?? fn);
+        // The container keeps the model it was asked for; the one that answered is its response model.
+        if (
+          fallback.model !== undefined &&
+          (parent.kind === 'llm' || parent.kind === 'embedding' || parent.kind === 'rerank')
+        ) {
+          (parent as { responseModel?: string }).responseModel = fallback.model;
+        }
+        return result;
       } catch (error) {
         lastError = error;
       }

@@ -117,6 +117,7 @@ describe.each([
     expect(parent).toMatchObject({
       status: 'ok',
       model: 'gpt-4o',
+      responseModel: 'gpt-4o-mini',
       attempts: { retries: 0, maxRetries: 0, fallbacks: 1 },
     });
     expect(parent.events.filter((e) => e.name === 'fallback').map((e) => e.attributes)).toEqual([
