@@ -84,4 +84,18 @@ describe('the quickstart demo', () => {
       await receiver.close();
     }
   });
+
+  it('pnpm demo runs the LangChain RAG example, then the agent, each with its waterfall', async () => {
+    const script = fileURLToPath(new URL('../../scripts/demo.mjs', import.meta.url));
+    const { stdout, stderr } = await run(process.execPath, [script], {
+      env: { ...process.env, FORCE_COLOR: '0', SPANCHAIN_PLUGINS: '', OPENAI_API_KEY: '' },
+      timeout: 30_000,
+    });
+    expect(stdout).toMatch(/Collector/);
+    expect(stdout).toMatch(/Lisbon/);
+    const roots = stderr.split('\n').filter((line) => /^\S.* trace [0-9a-f]{32}$/.test(line));
+    expect(roots.map((line) => line.split(' ')[0])).toEqual(['rag', 'agent-demo']);
+    expect(stderr).toMatch(/✓ llm\s+local-extractive-1/);
+    expect(stderr).toMatch(/✓ agent\s+trip-assistant/);
+  });
 });
