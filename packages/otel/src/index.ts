@@ -2,7 +2,17 @@
 
 export type { GenAiMessage, GenAiPart } from './content.js';
 export { activeTraceIds, type LogFields, logFields, type TraceIds } from './correlation.js';
-export { type MapOptions, mapStep, operationOf, type SpanData, spanNameOf } from './map.js';
+export {
+  errorTypeOf,
+  llmAttributes,
+  type MapOptions,
+  mapStep,
+  operationOf,
+  type SpanData,
+  type SpanEventData,
+  type StepMapper,
+  spanNameOf,
+} from './map.js';
 export { GEN_AI_DURATION_BUCKETS, GEN_AI_TOKEN_BUCKETS, METRIC_NAMES } from './metrics.js';
 export { OPERATION, SEMCONV, SPANCHAIN } from './names.js';
 export {

@@ -36,6 +36,13 @@ export interface MapOptions {
   structuredContent?: boolean;
 }
 
+/**
+ * Maps a step to span data. The default is {@link mapStep} (the GenAI conventions); other OTLP
+ * backends (Langfuse, Phoenix) plug their own vocabulary in through the plugin's `mapper` option
+ * and reuse everything else: batching, transport, credentials, metrics.
+ */
+export type StepMapper = (step: Step, options: MapOptions) => SpanData;
+
 export interface SpanEventData {
   name: string;
   /** Epoch ms. */

@@ -17,6 +17,7 @@ import {
   type Step,
 } from '@spanchain/core';
 import { z } from 'zod';
+import type { StepMapper } from './map.js';
 
 export const PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 export type OtlpProtocol = (typeof PROTOCOLS)[number];
@@ -155,13 +156,24 @@ export const OtelPluginOptionsSchema = z
       .optional(),
     /** Print what the plugin does (config, exports, failures) to stderr, credentials masked. Env `OTEL_DEBUG`. */
     debug: z.boolean().optional(),
+    /**
+     * For plugin authors: map steps with this function instead of the GenAI conventions (see
+     * `StepMapper`); the Langfuse and Phoenix plugins are this plugin with their own mapper.
+     */
+    mapper: fn('a function (step, options) => span data').optional(),
+    /** For plugin authors: the instrumentation scope of the spans. Default `@spanchain/otel` and its version. */
+    scope: z
+      .object({ name: z.string().min(1), version: z.string().optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 
 export type OtelPluginOptions = Omit<
   z.input<typeof OtelPluginOptionsSchema>,
-  'exporter' | 'headers' | 'spanProcessors' | 'tracerProvider' | 'metrics' | 'logs'
+  'exporter' | 'headers' | 'spanProcessors' | 'tracerProvider' | 'metrics' | 'logs' | 'mapper'
 > & {
+  mapper?: StepMapper;
   exporter?: 'otlp' | 'console' | 'memory' | SpanExporter;
   headers?: HeadersInput;
   spanProcessors?: SpanProcessor[];
@@ -218,6 +230,8 @@ export interface ResolvedOtelOptions {
       };
   logs: false | { loggerProvider: LoggerProvider | undefined };
   debug: boolean;
+  mapper: StepMapper | undefined;
+  scope: { name: string; version?: string } | undefined;
 }
 
 function invalidEnv(name: string, expected: string, shown?: string): SpanchainError {
@@ -514,5 +528,7 @@ export function resolveOtelOptions(
     metrics,
     logs,
     debug: options.debug ?? envBoolean('OTEL_DEBUG', env) ?? false,
+    mapper: options.mapper,
+    scope: options.scope,
   };
 }

@@ -232,6 +232,27 @@ describe('where spans go', () => {
   });
 });
 
+describe('for plugin authors', () => {
+  it('maps with a given mapper and names the given scope, reusing the rest of the pipeline', async () => {
+    const { plugin, tracer } = setup({
+      scope: { name: '@spanchain/custom', version: '9.9.9' },
+      mapper: (step, options) => ({
+        name: `custom ${step.name}`,
+        kind: SpanKind.INTERNAL,
+        attributes: { 'custom.kind': step.kind, 'custom.content': options.captureContent },
+        events: [],
+        status: { code: 0 },
+      }),
+    });
+    await tracer.tool('t', async () => 1);
+    await tracer.flush();
+    const [span] = spansOf(plugin.memory);
+    expect(span?.name).toBe('custom t');
+    expect(span?.attributes).toEqual({ 'custom.kind': 'tool', 'custom.content': false });
+    expect(span?.instrumentationScope).toEqual({ name: '@spanchain/custom', version: '9.9.9' });
+  });
+});
+
 describe('debug output', () => {
   it('says what it does without printing credentials', async () => {
     const lines: string[] = [];

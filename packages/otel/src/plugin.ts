@@ -22,7 +22,7 @@ import {
 } from '@spanchain/core';
 import { createLogExporter, createMetricExporter, createSpanExporter } from './exporters.js';
 import { StepLogs } from './logs.js';
-import { errorTypeOf, llmAttributes, type MapOptions, mapStep, operationOf } from './map.js';
+import { errorTypeOf, llmAttributes, type MapOptions, mapStep, operationOf, type StepMapper } from './map.js';
 import { GenAiMetrics } from './metrics.js';
 import { SEMCONV } from './names.js';
 import { type OtelPluginOptions, type ResolvedOtelOptions, resolveOtelOptions } from './options.js';
@@ -30,7 +30,7 @@ import { createPipeline, ExportCounters, PipelineCache } from './routing.js';
 import { StepSpan, toHrTime } from './step-span.js';
 import { VERSION } from './version.js';
 
-const SCOPE: InstrumentationScope = { name: '@spanchain/otel', version: VERSION };
+const DEFAULT_SCOPE: InstrumentationScope = { name: '@spanchain/otel', version: VERSION };
 const MAX_RESOURCES = 64;
 const MAX_FOLDED = 10_000;
 
@@ -67,6 +67,8 @@ export class OtelPlugin implements Plugin {
   private readonly counters = new ExportCounters();
   private readonly errors = new ErrorReporter();
   private readonly mapOptions: MapOptions;
+  private readonly mapper: StepMapper;
+  private readonly scope: InstrumentationScope;
   private readonly pipelines: PipelineCache | undefined;
   private readonly userProcessors: SpanProcessor[] | undefined;
   private readonly appTracer: OtelTracer | undefined;
@@ -85,13 +87,15 @@ export class OtelPlugin implements Plugin {
     const settings = resolveOtelOptions(options, env);
     this.settings = settings;
     this.name = settings.name;
+    this.mapper = settings.mapper ?? mapStep;
+    this.scope = settings.scope ?? DEFAULT_SCOPE;
     this.mapOptions = {
       captureContent: settings.content === 'span' || settings.content === 'span_and_event',
       limits: settings.limits,
     };
     this.endedParents = settings.llmSpans === 'parent' ? new RecentSet(MAX_FOLDED) : undefined;
     if (settings.tracerProvider) {
-      this.appTracer = settings.tracerProvider.getTracer(SCOPE.name, SCOPE.version);
+      this.appTracer = settings.tracerProvider.getTracer(this.scope.name, this.scope.version);
     } else if (settings.spanProcessors) {
       this.userProcessors = settings.spanProcessors;
     } else {
@@ -225,7 +229,7 @@ export class OtelPlugin implements Plugin {
       this.emitThroughApp(step, extra?.());
       return;
     }
-    const span = new StepSpan(step, this.resourceFor(step), SCOPE, this.mapOptions, extra);
+    const span = new StepSpan(step, this.resourceFor(step), this.scope, this.mapOptions, extra, this.mapper);
     if (this.userProcessors) {
       for (const processor of this.userProcessors) {
         try {
@@ -261,7 +265,7 @@ export class OtelPlugin implements Plugin {
    */
   private emitThroughApp(step: Step, extra: Attributes | undefined): void {
     const tracer = this.appTracer as OtelTracer;
-    const data = mapStep(step, this.mapOptions);
+    const data = this.mapper(step, this.mapOptions);
     const parent =
       step.parentSpanId === undefined
         ? ROOT_CONTEXT

@@ -8,7 +8,7 @@ import { type InstrumentationScope, TraceState } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { Step } from '@spanchain/core';
-import { type MapOptions, mapStep, type SpanData } from './map.js';
+import { type MapOptions, mapStep, type SpanData, type StepMapper } from './map.js';
 
 /** Epoch milliseconds (sub-millisecond precision) as `[seconds, nanoseconds]`. */
 export function toHrTime(ms: number): HrTime {
@@ -37,11 +37,12 @@ export class StepSpan implements ReadableSpan {
     readonly instrumentationScope: InstrumentationScope,
     private readonly options: MapOptions,
     private readonly extra?: AttributeSource,
+    private readonly mapper: StepMapper = mapStep,
   ) {}
 
   private mapped(): SpanData {
     if (this.data === undefined) {
-      this.data = mapStep(this.step, this.options);
+      this.data = this.mapper(this.step, this.options);
       const extra = this.extra?.();
       if (extra) {
         // The span's own attributes win over what its children contributed.
