@@ -214,13 +214,26 @@ const WriterClass = Writer;
 /** W3C flags in bits 0–7, then "is-remote known" (0x100) and "parent is remote" (0x200). */
 const HAS_IS_REMOTE = 0x100;
 const IS_REMOTE = 0x200;
-const NANOS = 1_000_000_000n;
 
+const TWO_16 = 0x10000;
+const TWO_32 = 0x100000000;
+
+/**
+ * `seconds × 10⁹ + nanos` as a fixed64, without BigInt: the product is split so every
+ * intermediate stays below 2⁵³ and exact (seconds < 2³¹, nanos < 10⁹).
+ */
 function writeFixed64Time(w: Writer, tag: number, time: HrTime): void {
-  const nanos = BigInt(time[0]) * NANOS + BigInt(time[1]);
-  w.uint32(tag)
-    .fixed32(Number(nanos & 0xffffffffn))
-    .fixed32(Number(nanos >> 32n));
+  const [seconds, nanos] = time;
+  const high16 = Math.floor(seconds / TWO_16);
+  const low16 = seconds - high16 * TWO_16;
+  const x = low16 * 1e9 + nanos; // < 2⁴⁷
+  const y = high16 * 1e9; // contributes y × 2¹⁶
+  const yLow = y % TWO_16;
+  let lo = (x % TWO_32) + yLow * TWO_16;
+  const carry = lo >= TWO_32 ? 1 : 0;
+  if (carry) lo -= TWO_32;
+  const hi = Math.floor(x / TWO_32) + (y - yLow) / TWO_16 + carry;
+  w.uint32(tag).fixed32(lo).fixed32(hi);
 }
 
 function writeAnyValue(w: Writer, value: unknown): void {
