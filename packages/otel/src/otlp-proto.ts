@@ -71,6 +71,14 @@ const Tag = {
   Spans: (2 << 3) | 2,
 } as const;
 
+/** Hex digit values by char code; -1 for anything else. */
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) {
+  HEX[97 + i] = 10 + i;
+  HEX[65 + i] = 10 + i;
+}
+
 /** Protobuf writer over one growing buffer; nested messages through `fork()` / `ldelim()`. */
 export class Writer {
   private buf: Buffer;
@@ -168,12 +176,24 @@ export class Writer {
     return this;
   }
 
-  /** Bytes given as hex (trace and span ids). */
+  /** Bytes given as hex (trace and span ids): decoded here, cheaper than the native call for 8–16 bytes. */
   hex(value: string): this {
     const length = value.length >>> 1;
     this.uint32(length);
     this.ensure(length);
-    this.pos += this.buf.write(value, this.pos, length, 'hex');
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < value.length; i += 2) {
+      const high = HEX[value.charCodeAt(i)] as number;
+      const low = HEX[value.charCodeAt(i + 1)] as number;
+      if (high < 0 || low < 0) {
+        // Not hex after all (ids are validated upstream; this keeps the writer total).
+        this.pos += buf.write(value, this.pos, length, 'hex');
+        return this;
+      }
+      buf[pos++] = (high << 4) | low;
+    }
+    this.pos = pos;
     return this;
   }
 
