@@ -1,0 +1,382 @@
+/**
+ * Step → span in Langfuse's vocabulary (CONTRACTS §3.3): the OpenTelemetry GenAI mapping of
+ * @spanchain/otel, plus the `langfuse.*` attributes Langfuse reads first, minus the content
+ * attributes that `langfuse.observation.input/output` already carry. A pure function, called
+ * when a batch is exported.
+ */
+import type { Attributes, AttributeValue } from '@opentelemetry/api';
+import {
+  type Message,
+  type SerializeLimits,
+  type Step,
+  type StepOf,
+  safeStringify,
+  type TraceKey,
+} from '@spanchain/core';
+import { type MapOptions, mapStep, SEMCONV, SPANCHAIN, type SpanData } from '@spanchain/otel';
+import { LANGFUSE, OBSERVATION_TYPE } from './names.js';
+
+export interface LangfuseMapOptions extends MapOptions {
+  /** Default `langfuse.environment` when the trace has none (already validated). */
+  environment?: string;
+  /** Default `langfuse.release` when the trace has none. */
+  release?: string;
+  /** Default `langfuse.version` when the trace has none. */
+  version?: string;
+  /** Told about a trace environment Langfuse would not accept (the attribute is left out). */
+  onInvalidEnvironment?: (value: string) => void;
+}
+
+const ENVIRONMENT = /^[a-z0-9_-]{1,40}$/;
+
+/**
+ * Langfuse's rule for environments: `[a-z0-9_-]{1,40}` after lowercasing, not starting with
+ * `langfuse`. Returns the lowercased value, or undefined when Langfuse would reject it.
+ */
+export function normalizeEnvironment(value: string): string | undefined {
+  const lower = value.toLowerCase();
+  return ENVIRONMENT.test(lower) && !lower.startsWith('langfuse') ? lower : undefined;
+}
+
+/** JSON text of anything; a string stays as it is. Cut to the content budget. */
+function json(value: unknown, limits: Partial<SerializeLimits> | undefined): string {
+  return safeStringify(value, limits).text;
+}
+
+/** A metadata value: strings as they are, anything else as JSON (Langfuse stores strings). */
+function metadataValue(value: unknown, limits: Partial<SerializeLimits> | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? value : json(value, limits);
+}
+
+function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content in the shapes Langfuse renders: OpenAI-style chat messages
+
+function chatContent(content: Message['content']): unknown {
+  if (!Array.isArray(content)) return content;
+  return content.map((part) => {
+    if (part === null || typeof part !== 'object') return part;
+    const p = part as Record<string, unknown>;
+    if (p.type === 'text') return { type: 'text', text: p.text ?? p.content ?? '' };
+    if (p.type === 'image' && (typeof p.url === 'string' || typeof p.uri === 'string')) {
+      return { type: 'image_url', image_url: { url: p.url ?? p.uri } };
+    }
+    return p;
+  });
+}
+
+/** One message as Langfuse's chat view expects it (`role`, `content`, `tool_calls`, `tool_call_id`). */
+export function chatMessage(message: Message, limits?: Partial<SerializeLimits>): Record<string, unknown> {
+  if (message === null || typeof message !== 'object') return { role: 'user', content: String(message) };
+  const out: Record<string, unknown> = { role: message.role };
+  if (typeof message.name === 'string') out.name = message.name;
+  if (message.content !== undefined) out.content = chatContent(message.content);
+  if (Array.isArray(message.toolCalls) && message.toolCalls.length > 0) {
+    out.tool_calls = message.toolCalls.map((call) => ({
+      ...(call.id !== undefined && { id: call.id }),
+      type: 'function',
+      function: {
+        name: call.name,
+        arguments: call.arguments === undefined ? '{}' : json(call.arguments, limits),
+      },
+    }));
+  }
+  if (message.toolCallId !== undefined) out.tool_call_id = message.toolCallId;
+  return out;
+}
+
+function llmInput(step: StepOf<'llm'>, limits: Partial<SerializeLimits> | undefined): unknown {
+  if (step.inputMessages === undefined) return step.input;
+  const messages = step.inputMessages.map((m) => chatMessage(m, limits));
+  if (step.systemInstructions !== undefined) {
+    // The conventions keep system instructions apart; Langfuse shows them as the first message.
+    messages.unshift({ role: 'system', content: chatContent(step.systemInstructions) });
+  }
+  return messages;
+}
+
+function llmOutput(step: StepOf<'llm'>, limits: Partial<SerializeLimits> | undefined): unknown {
+  if (step.outputMessages !== undefined) {
+    const messages = step.outputMessages.map((m) => chatMessage(m, limits));
+    return messages.length === 1 ? messages[0] : messages;
+  }
+  if (step.toolCalls && step.toolCalls.length > 0) {
+    return chatMessage({ role: 'assistant', toolCalls: step.toolCalls }, limits);
+  }
+  return step.output;
+}
+
+/** Input, output and the attributes that carried the same content under other names. */
+function contentOf(step: Step, limits: Partial<SerializeLimits> | undefined) {
+  switch (step.kind) {
+    case 'llm':
+      return {
+        input: llmInput(step, limits),
+        output: llmOutput(step, limits),
+        inputNames: [SEMCONV.inputMessages, SEMCONV.systemInstructions, SPANCHAIN.input],
+        outputNames: [SEMCONV.outputMessages, SPANCHAIN.output],
+      };
+    case 'embedding':
+      return {
+        input: step.texts ?? step.input,
+        output: step.output,
+        inputNames: [SPANCHAIN.embeddingTexts, SPANCHAIN.input],
+        outputNames: [SPANCHAIN.output],
+      };
+    case 'retrieval':
+      return {
+        input: step.query ?? step.input,
+        output: step.documents ?? step.output,
+        inputNames: [SEMCONV.retrievalQueryText, SPANCHAIN.input],
+        outputNames: [SEMCONV.retrievalDocuments, SPANCHAIN.output],
+      };
+    case 'rerank': {
+      const given = step.query !== undefined || step.documents !== undefined;
+      return {
+        input: given ? { query: step.query, documents: step.documents } : step.input,
+        output: step.rerankedDocuments ?? step.output,
+        inputNames: [SPANCHAIN.rerankQuery, SPANCHAIN.rerankInputDocuments, SPANCHAIN.input],
+        outputNames: [SPANCHAIN.rerankOutputDocuments, SPANCHAIN.output],
+      };
+    }
+    case 'tool':
+      return {
+        input: step.arguments ?? step.input,
+        output: step.result ?? step.output,
+        inputNames: [SEMCONV.toolCallArguments, SPANCHAIN.input],
+        outputNames: [SEMCONV.toolCallResult, SPANCHAIN.output],
+      };
+    case 'prompt': {
+      const input = step.variables ?? step.input;
+      const output = step.messages
+        ? step.messages.map((m) => chatMessage(m, limits))
+        : (step.text ?? step.output);
+      return {
+        input,
+        output,
+        inputNames: [SPANCHAIN.promptVariables, SPANCHAIN.input],
+        outputNames: [SPANCHAIN.promptMessages, SPANCHAIN.output],
+      };
+    }
+    default:
+      return {
+        input: step.input,
+        output: step.output,
+        inputNames: [SPANCHAIN.input],
+        outputNames: [SPANCHAIN.output],
+      };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generations: model, parameters, usage, cost, first token, prompt
+
+/** Request parameters as Langfuse wants them: a flat object of strings and numbers. */
+function modelParameters(step: StepOf<'llm'>): Record<string, string | number> | undefined {
+  const out: Record<string, string | number> = {};
+  for (const [key, value] of Object.entries(step.params ?? {})) {
+    if (value === undefined || value === null) continue;
+    out[snake(key)] = typeof value === 'number' || typeof value === 'string' ? value : json(value, undefined);
+  }
+  if (step.stream) out.stream = 'true';
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+const count = (n: number | undefined): number | undefined =>
+  typeof n === 'number' && Number.isFinite(n) ? Math.max(0, Math.round(n)) : undefined;
+
+/**
+ * `usage_details`, used verbatim by Langfuse and priced per key. spanchain's `inputTokens`
+ * include cached and cache-creation tokens and `outputTokens` include reasoning tokens; Langfuse
+ * prices each key separately, so those parts are taken out of `input`/`output` and sent under
+ * their own keys (what Langfuse itself does with `gen_ai.usage.*`). `total` is everything.
+ */
+export function usageDetails(usage: StepOf<'llm'>['usage']): Record<string, number> | undefined {
+  if (!usage) return undefined;
+  const input = count(usage.inputTokens);
+  const output = count(usage.outputTokens);
+  const cached = count(usage.cachedInputTokens);
+  const creation = count(usage.cacheCreationInputTokens);
+  const reasoning = count(usage.reasoningTokens);
+  const out: Record<string, number> = {};
+  if (input !== undefined) out.input = Math.max(0, input - (cached ?? 0) - (creation ?? 0));
+  if (output !== undefined) out.output = Math.max(0, output - (reasoning ?? 0));
+  const total =
+    count(usage.totalTokens) ??
+    (input !== undefined || output !== undefined ? (input ?? 0) + (output ?? 0) : undefined);
+  if (total !== undefined) out.total = total;
+  if (cached !== undefined) out.input_cached_tokens = cached;
+  if (creation !== undefined) out.input_cache_creation = creation;
+  if (reasoning !== undefined) out.output_reasoning_tokens = reasoning;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** `cost_details` in USD (Langfuse has no currency); other currencies are left out. */
+export function costDetails(cost: StepOf<'llm'>['cost']): Record<string, number> | undefined {
+  const currency = typeof cost?.currency === 'string' ? cost.currency.toUpperCase() : undefined;
+  if (cost === undefined || currency !== 'USD' || !Number.isFinite(cost.total)) return undefined;
+  const out: Record<string, number> = {};
+  if (typeof cost.input === 'number' && Number.isFinite(cost.input)) out.input = cost.input;
+  if (typeof cost.output === 'number' && Number.isFinite(cost.output)) out.output = cost.output;
+  out.total = cost.total;
+  return out;
+}
+
+function completionStartTime(step: StepOf<'llm'>): string | undefined {
+  const time =
+    step.stream?.firstChunkTime ??
+    (step.timeToFirstTokenMs !== undefined ? step.startTime + step.timeToFirstTokenMs : undefined);
+  if (time === undefined || !Number.isFinite(time)) return undefined;
+  return new Date(time).toISOString();
+}
+
+/** Langfuse prompt versions are integers; anything else cannot link. */
+function promptVersion(version: string | number | undefined): number | undefined {
+  if (typeof version === 'number') return Number.isInteger(version) ? version : undefined;
+  if (typeof version === 'string' && /^\d+$/.test(version)) return Number(version);
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Attributes of the OTel mapping that Langfuse vocabulary replaces (or that must be gated). */
+const REPLACED_PREFIXES = [
+  SPANCHAIN.traceMetadataPrefix,
+  SPANCHAIN.metadataPrefix,
+  SPANCHAIN.identityPrefix,
+] as const;
+const REPLACED = [
+  SPANCHAIN.traceName,
+  SPANCHAIN.traceTags,
+  SPANCHAIN.traceRelease,
+  SPANCHAIN.traceVersion,
+  SEMCONV.userId,
+  SEMCONV.sessionId,
+  SEMCONV.conversationId,
+  SEMCONV.deploymentEnvironment,
+];
+/** A model on a span that is not a generation or embedding would make it one (and priced). */
+const MODEL_NAMES = [SEMCONV.requestModel, SEMCONV.responseModel];
+
+class Writer {
+  constructor(
+    readonly attributes: Attributes,
+    private readonly limits: Partial<SerializeLimits> | undefined,
+  ) {}
+  set(key: string, value: AttributeValue | undefined): void {
+    if (value !== undefined) this.attributes[key] = value;
+  }
+  json(key: string, value: unknown): void {
+    if (value !== undefined) this.attributes[key] = json(value, this.limits);
+  }
+  metadata(prefix: string, record: Record<string, unknown> | undefined): void {
+    if (record === undefined || record === null || typeof record !== 'object') return;
+    for (const key of Object.keys(record)) this.set(prefix + key, metadataValue(record[key], this.limits));
+  }
+}
+
+function writeTrace(out: Writer, step: Step, options: LangfuseMapOptions): void {
+  const { trace } = step;
+  const may = (key: TraceKey) => step.traceKeys.includes(key);
+  if (may('name')) out.set(LANGFUSE.traceName, trace.name);
+  if (may('userId')) out.set(LANGFUSE.traceUserId, trace.userId);
+  if (may('sessionId')) out.set(LANGFUSE.traceSessionId, trace.sessionId);
+  if (may('tags') && trace.tags && trace.tags.length > 0) out.set(LANGFUSE.traceTags, trace.tags.map(String));
+  if (may('metadata')) out.metadata(LANGFUSE.traceMetadataPrefix, trace.metadata);
+  // Masked trace content is already the redaction marker here (the core replaced it).
+  if (may('input')) out.json(LANGFUSE.traceInput, trace.input);
+  if (may('output')) out.json(LANGFUSE.traceOutput, trace.output);
+  if (may('release')) out.set(LANGFUSE.release, trace.release ?? options.release);
+  if (may('version')) out.set(LANGFUSE.version, trace.version ?? options.version);
+  // The environment is also each observation's own: it goes on every span, joined trace or not.
+  const raw = trace.environment;
+  if (raw !== undefined) {
+    const environment = normalizeEnvironment(raw);
+    if (environment === undefined) options.onInvalidEnvironment?.(raw);
+    out.set(LANGFUSE.environment, environment ?? options.environment);
+  } else {
+    out.set(LANGFUSE.environment, options.environment);
+  }
+}
+
+function writeLevel(out: Writer, step: Step): void {
+  if (step.status === 'error') {
+    out.set(LANGFUSE.observationLevel, 'ERROR');
+    out.set(LANGFUSE.observationStatusMessage, step.error?.message || step.error?.type || 'error');
+  } else if (step.kind === 'guardrail' && step.decision === 'block') {
+    out.set(LANGFUSE.observationLevel, 'WARNING');
+    out.set(LANGFUSE.observationStatusMessage, step.reason ?? 'blocked by guardrail');
+  } else {
+    out.set(LANGFUSE.observationLevel, 'DEFAULT');
+  }
+}
+
+function writeGeneration(out: Writer, step: StepOf<'llm'> | StepOf<'embedding'>): void {
+  out.set(LANGFUSE.observationModel, step.responseModel ?? step.model);
+  out.json(LANGFUSE.observationUsageDetails, usageDetails(step.usage));
+  out.json(LANGFUSE.observationCostDetails, costDetails(step.cost));
+  if (step.kind !== 'llm') return;
+  out.json(LANGFUSE.observationModelParameters, modelParameters(step));
+  out.set(LANGFUSE.observationCompletionStartTime, completionStartTime(step));
+  if (step.promptName !== undefined) {
+    out.set(LANGFUSE.observationPromptName, step.promptName);
+    out.set(LANGFUSE.observationPromptVersion, promptVersion(step.promptVersion));
+  }
+}
+
+/**
+ * Maps a step to a span Langfuse files correctly: the GenAI mapping of @spanchain/otel (kept,
+ * since Langfuse reads `gen_ai.*` too) with `langfuse.observation.*` attributes, the trace-level
+ * attributes this run may write (`step.traceKeys`) on every span, and without the content
+ * attributes that `langfuse.observation.input/output` duplicate. The span is named after the step.
+ */
+export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanData {
+  const base = mapStep(step, options);
+  const attributes = base.attributes;
+  for (const key of Object.keys(attributes)) {
+    if (REPLACED_PREFIXES.some((prefix) => key.startsWith(prefix))) delete attributes[key];
+  }
+  for (const key of REPLACED) delete attributes[key];
+  const out = new Writer(attributes, options.limits);
+
+  out.set(LANGFUSE.observationType, OBSERVATION_TYPE[step.kind]);
+  if (options.captureContent) {
+    const content = contentOf(step, options.limits);
+    if (content.input !== undefined) {
+      for (const name of content.inputNames) delete attributes[name];
+      out.json(LANGFUSE.observationInput, content.input);
+    }
+    if (content.output !== undefined) {
+      for (const name of content.outputNames) delete attributes[name];
+      out.json(LANGFUSE.observationOutput, content.output);
+    }
+  }
+  out.metadata(LANGFUSE.observationMetadataPrefix, step.metadata);
+  if (step.identity && Object.keys(step.identity).length > 0) {
+    const identity: Record<string, string> = {};
+    for (const [key, value] of Object.entries(step.identity))
+      if (value !== undefined) identity[snake(key)] = value;
+    out.json(`${LANGFUSE.observationMetadataPrefix}identity`, identity);
+  }
+  if (step.kind === 'llm' || step.kind === 'embedding') {
+    writeGeneration(out, step);
+  } else {
+    for (const name of MODEL_NAMES) delete attributes[name];
+    if (step.kind === 'rerank' && step.model !== undefined) {
+      out.set(`${LANGFUSE.observationMetadataPrefix}model`, step.responseModel ?? step.model);
+    }
+  }
+  writeLevel(out, step);
+  writeTrace(out, step, options);
+
+  // The app's own attributes still win over everything derived.
+  for (const key of Object.keys(step.attributes)) {
+    const value = step.attributes[key];
+    if (value !== undefined) attributes[key] = value;
+  }
+  return { ...base, name: step.name, attributes };
+}
