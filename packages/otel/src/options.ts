@@ -378,8 +378,13 @@ function envContent(env: NodeJS.ProcessEnv): ContentMode | undefined {
   return contentMode(envBoolean(name, env));
 }
 
-function registerHeaderSecrets(headers: Record<string, string>): void {
-  for (const value of Object.values(headers)) registerSecret(value);
+/** Header names whose values are credentials; other headers (SDK names, versions) stay readable in errors. */
+export const CREDENTIAL_HEADER = /auth|key|token|secret|password|cookie|signature|session/i;
+
+export function registerHeaderSecrets(headers: Record<string, string>, transient = false): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (CREDENTIAL_HEADER.test(name)) registerSecret(value, { transient });
+  }
 }
 
 /**

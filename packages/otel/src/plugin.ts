@@ -15,7 +15,6 @@ import {
   type HookOptions,
   type Plugin,
   type PluginCounters,
-  registerSecret,
   type Step,
   type StepOf,
   scrubSecrets,
@@ -25,7 +24,12 @@ import { StepLogs } from './logs.js';
 import { errorTypeOf, llmAttributes, type MapOptions, mapStep, operationOf, type StepMapper } from './map.js';
 import { GenAiMetrics } from './metrics.js';
 import { SEMCONV } from './names.js';
-import { type OtelPluginOptions, type ResolvedOtelOptions, resolveOtelOptions } from './options.js';
+import {
+  type OtelPluginOptions,
+  type ResolvedOtelOptions,
+  registerHeaderSecrets,
+  resolveOtelOptions,
+} from './options.js';
 import { createPipeline, ExportCounters, PipelineCache } from './routing.js';
 import { StepSpan, toHrTime } from './step-span.js';
 import { VERSION } from './version.js';
@@ -145,7 +149,7 @@ export class OtelPlugin implements Plugin {
   }
 
   private debug(message: string): void {
-    if (this.settings.debug) process.stderr.write(`[spanchain:otel] ${scrubSecrets(message)}\n`);
+    if (this.settings.debug) process.stderr.write(`[spanchain:${this.name}] ${scrubSecrets(message)}\n`);
   }
 
   private exportFailed(count: number, error: unknown): void {
@@ -189,7 +193,7 @@ export class OtelPlugin implements Plugin {
       key = stableKey(result);
       this.headerKeys.set(result, key);
       if (!this.headersByKey.has(key)) {
-        for (const value of Object.values(result)) registerSecret(value, { transient: true });
+        registerHeaderSecrets(result, true);
         this.headersByKey.set(key, { ...result });
       }
     }
