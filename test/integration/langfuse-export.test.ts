@@ -287,6 +287,18 @@ describe('continuing an existing trace', () => {
     expect(byName(spans, 'follow-up').parentSpanId).toBe('00f067aa0ba902b7');
   });
 
+  it('joined by trace id alone, the first step is not sent as the trace’s root', async () => {
+    const tracer = startTracer();
+    await tracer.chain({ name: 'late-job', existingTraceId: existing, trace: TRACE }, async () => 'ok');
+    await tracer.flush();
+    await receiver.waitFor({ spans: 1 }, 5000);
+    const span = byName(receiver.spans(), 'late-job');
+    expect(span.traceId).toBe(existing);
+    // A parent Langfuse never receives: the span joins the trace without becoming its root.
+    expect(span.parentSpanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(span.flags & 0x300).toBe(0x300);
+  });
+
   it('with updateTraceKeys and masks: only the listed keys, masked values as the marker', async () => {
     const tracer = startTracer();
     await tracer.chain(

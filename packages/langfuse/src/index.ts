@@ -4,6 +4,7 @@ export { createTraceId } from './ids.js';
 export {
   chatMessage,
   costDetails,
+  joinedParentId,
   type LangfuseMapOptions,
   langfuseMapper,
   normalizeEnvironment,

@@ -3,6 +3,7 @@ import { MemoryPlugin } from '@spanchain/core/testing';
 import { describe, expect, it } from 'vitest';
 import {
   costDetails,
+  joinedParentId,
   type LangfuseMapOptions,
   langfuseMapper,
   normalizeEnvironment,
@@ -360,6 +361,16 @@ describe('trace attributes and trace keys', () => {
       expect(a['gen_ai.conversation.id']).toBeUndefined();
       expect(a['langfuse.environment']).toBe('staging');
     }
+    // Joined by id alone, the outer step is not sent as a root: Langfuse would give it the trace.
+    const joined = langfuseMapper(byName(steps, 'joined'), ON);
+    expect(joined.parentSpanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(joined.parentSpanId).toBe(joinedParentId(EXISTING));
+    expect(langfuseMapper(byName(steps, 'inner'), ON).parentSpanId).toBeUndefined();
+  });
+
+  it('leaves a new trace’s root a root', async () => {
+    const [root] = await record((t) => t.chain({ name: 'fresh', trace: TRACE }, async () => 1));
+    expect(langfuseMapper(root as Step, ON).parentSpanId).toBeUndefined();
   });
 
   it("with updateTraceKeys ['input', 'output', 'metadata']: only those", async () => {

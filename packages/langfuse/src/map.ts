@@ -4,6 +4,7 @@
  * attributes that `langfuse.observation.input/output` already carry. A pure function, called
  * when a batch is exported.
  */
+import { createHash } from 'node:crypto';
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import {
   type Message,
@@ -378,5 +379,16 @@ export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanDat
     const value = step.attributes[key];
     if (value !== undefined) attributes[key] = value;
   }
-  return { ...base, name: step.name, attributes };
+  const data: SpanData = { ...base, name: step.name, attributes };
+  // Langfuse takes a span without a parent for the trace's root and gives it the trace's name,
+  // input and output. A step that joined a trace by id alone (no parent span id) must not: it
+  // gets a stable parent id derived from the trace id, which Langfuse accepts without the parent.
+  if (step.parentSpanId === undefined && step.parentIsRemote)
+    data.parentSpanId = joinedParentId(step.traceId);
+  return data;
+}
+
+/** The parent span id given to steps that join a trace by id alone: the same for every such step. */
+export function joinedParentId(traceId: string): string {
+  return createHash('sha256').update(`spanchain-joined:${traceId}`).digest('hex').slice(0, 16);
 }

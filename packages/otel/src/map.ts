@@ -57,6 +57,11 @@ export interface SpanData {
   attributes: Attributes;
   events: SpanEventData[];
   status: SpanStatus;
+  /**
+   * For mappers: a parent span id to export instead of the step's (same trace, remote). The
+   * Langfuse mapper uses it so that a step joining a trace is never taken for the trace's root.
+   */
+  parentSpanId?: string;
 }
 
 /** The GenAI operation of a step, or undefined for kinds the conventions do not cover. */

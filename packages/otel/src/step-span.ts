@@ -86,12 +86,14 @@ export class StepSpan implements ReadableSpan {
 
   get parentSpanContext(): SpanContext | undefined {
     const { step } = this;
-    if (step.parentSpanId === undefined) return undefined;
+    const override = step.parentSpanId === undefined ? this.mapped().parentSpanId : undefined;
+    const parentSpanId = step.parentSpanId ?? override;
+    if (parentSpanId === undefined) return undefined;
     return {
       traceId: step.traceId,
-      spanId: step.parentSpanId,
+      spanId: parentSpanId,
       traceFlags: step.traceFlags,
-      isRemote: step.parentIsRemote,
+      isRemote: override !== undefined || step.parentIsRemote,
     };
   }
 
