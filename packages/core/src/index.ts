@@ -70,7 +70,10 @@ export { isTraceSampled } from './middleware/sample/ratio.js';
 export type { TailCounters } from './middleware/sample/tail-buffer.js';
 export {
   envBoolean,
+  envError,
+  envInteger,
   envList,
+  envString,
   parseOptions,
   type ResolvedTracerOptions,
   type TracerOptions,

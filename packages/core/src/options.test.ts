@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpanchainError } from './errors.js';
-import { resolveTracerOptions } from './options.js';
+import { envBoolean, envError, envInteger, envList, envString, resolveTracerOptions } from './options.js';
 import { createTracer } from './tracer.js';
 
 function configError(fn: () => unknown): SpanchainError {
@@ -108,5 +108,29 @@ describe('plugins by name', () => {
       if (previous === undefined) delete process.env.SPANCHAIN_PLUGINS;
       else process.env.SPANCHAIN_PLUGINS = previous;
     }
+  });
+});
+
+describe('environment readers for plugin packages', () => {
+  const env = { S: '  value ', E: '   ', N: '42', BAD: '4.5', BIG: '99999', B: 'Yes', L: 'a, b,,c' };
+
+  it('read strings, integers, booleans and lists, empty counting as unset', () => {
+    expect(envString('S', env)).toBe('value');
+    expect(envString('E', env)).toBeUndefined();
+    expect(envString('MISSING', env)).toBeUndefined();
+    expect(envInteger('N', 1, 100, env)).toBe(42);
+    expect(envInteger('MISSING', 1, 100, env)).toBeUndefined();
+    expect(envBoolean('B', env)).toBe(true);
+    expect(envList('L', env)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('fail with the variable’s name and what was expected', () => {
+    expect(configError(() => envInteger('BAD', 1, 100, env)).message).toBe(
+      'Invalid environment variable BAD: expected an integer from 1 to 100 (got "4.5")',
+    );
+    expect(configError(() => envInteger('BIG', 1, 100, env)).message).toContain('BIG');
+    const error = envError('SECRET_KEY', 'a key starting with sk-');
+    expect(error.code).toBe('INVALID_OPTIONS');
+    expect(error.message).toBe('Invalid environment variable SECRET_KEY: expected a key starting with sk-');
   });
 });

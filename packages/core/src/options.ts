@@ -58,6 +58,40 @@ export function envBoolean(name: string, env: NodeJS.ProcessEnv = process.env): 
   );
 }
 
+/**
+ * The error for a bad environment variable: it names the variable and what was expected, and shows
+ * the value only when the caller passes it (never for credentials).
+ */
+export function envError(name: string, expected: string, shown?: string): SpanchainError {
+  const got = shown === undefined ? '' : ` (got ${shown})`;
+  return new SpanchainError(
+    'INVALID_OPTIONS',
+    `Invalid environment variable ${name}: expected ${expected}${got}`,
+  );
+}
+
+/** Reads a string environment variable, trimmed; empty counts as unset. */
+export function envString(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const raw = env[name]?.trim();
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** Reads an integer environment variable from `min` to `max`; anything else is an error naming it. */
+export function envInteger(
+  name: string,
+  min: number,
+  max: number,
+  env: NodeJS.ProcessEnv = process.env,
+): number | undefined {
+  const raw = envString(name, env);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw envError(name, `an integer from ${min} to ${max}`, JSON.stringify(raw.slice(0, 40)));
+  }
+  return value;
+}
+
 /** Reads a comma-separated list environment variable. */
 export function envList(name: string, env: NodeJS.ProcessEnv = process.env): string[] | undefined {
   const raw = env[name];

@@ -9,11 +9,13 @@ import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import {
   envBoolean,
+  envError,
+  envInteger,
+  envString,
   parseOptions,
   RedactOptionsSchema,
   registerSecret,
   type SerializeLimits,
-  SpanchainError,
   type Step,
 } from '@spanchain/core';
 import { z } from 'zod';
@@ -234,29 +236,6 @@ export interface ResolvedOtelOptions {
   scope: { name: string; version?: string } | undefined;
 }
 
-function invalidEnv(name: string, expected: string, shown?: string): SpanchainError {
-  const got = shown === undefined ? '' : ` (got ${shown})`;
-  return new SpanchainError(
-    'INVALID_OPTIONS',
-    `Invalid environment variable ${name}: expected ${expected}${got}`,
-  );
-}
-
-function envString(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const raw = env[name]?.trim();
-  return raw === undefined || raw === '' ? undefined : raw;
-}
-
-function envInt(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
-  const raw = envString(env, name);
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw invalidEnv(name, `an integer from ${min} to ${max}`, JSON.stringify(raw.slice(0, 40)));
-  }
-  return value;
-}
-
 /**
  * Parses `k=v,k2=v2` (W3C baggage style, values URL-encoded) as the OTLP exporters' header
  * variables are written. The values are credentials: an error names the variable and the
@@ -268,13 +247,12 @@ export function parseKeyValueList(name: string, raw: string): Record<string, str
     if (entry.trim() === '') return;
     const eq = entry.indexOf('=');
     const key = eq > 0 ? entry.slice(0, eq).trim() : '';
-    if (key === '')
-      throw invalidEnv(name, `comma-separated key=value pairs (entry ${index + 1} has no key=)`);
+    if (key === '') throw envError(name, `comma-separated key=value pairs (entry ${index + 1} has no key=)`);
     let value = entry.slice(eq + 1).trim();
     try {
       value = decodeURIComponent(value);
     } catch {
-      throw invalidEnv(name, `URL-encoded values (entry ${index + 1}, key ${JSON.stringify(key)}, is not)`);
+      throw envError(name, `URL-encoded values (entry ${index + 1}, key ${JSON.stringify(key)}, is not)`);
     }
     out[key] = value;
   });
@@ -287,10 +265,10 @@ function parseResourceAttributes(raw: string): Record<string, string> {
 
 function envProtocol(env: NodeJS.ProcessEnv): OtlpProtocol | undefined {
   for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
-    const raw = envString(env, name);
+    const raw = envString(name, env);
     if (raw === undefined) continue;
     if (!(PROTOCOLS as readonly string[]).includes(raw)) {
-      throw invalidEnv(name, PROTOCOLS.join(', '), JSON.stringify(raw.slice(0, 40)));
+      throw envError(name, PROTOCOLS.join(', '), JSON.stringify(raw.slice(0, 40)));
     }
     return raw as OtlpProtocol;
   }
@@ -301,7 +279,7 @@ function envProtocol(env: NodeJS.ProcessEnv): OtlpProtocol | undefined {
 function envExporter(
   env: NodeJS.ProcessEnv,
 ): { exporter: 'otlp' | 'console' | 'memory'; protocol?: OtlpProtocol } | undefined {
-  const raw = envString(env, 'OTEL_EXPORTER')?.toLowerCase();
+  const raw = envString('OTEL_EXPORTER', env)?.toLowerCase();
   switch (raw) {
     case undefined:
       return undefined;
@@ -317,7 +295,7 @@ function envExporter(
     case 'otlp_grpc':
       return { exporter: 'otlp', protocol: 'grpc' };
     default:
-      throw invalidEnv(
+      throw envError(
         'OTEL_EXPORTER',
         'console, otlp_http, otlp_grpc, otlp or in_memory',
         JSON.stringify(raw.slice(0, 40)),
@@ -326,16 +304,16 @@ function envExporter(
 }
 
 function envUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const raw = envString(env, name);
+  const raw = envString(name, env);
   if (raw === undefined) return undefined;
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw invalidEnv(name, 'an http:// or https:// URL');
+    throw envError(name, 'an http:// or https:// URL');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw invalidEnv(name, 'an http:// or https:// URL');
+    throw envError(name, 'an http:// or https:// URL');
   return raw;
 }
 
@@ -365,7 +343,7 @@ function contentMode(value: boolean | ContentMode | undefined): ContentMode | un
 /** `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`: `true`/`false` or a mode name. */
 function envContent(env: NodeJS.ProcessEnv): ContentMode | undefined {
   const name = 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT';
-  const raw = envString(env, name);
+  const raw = envString(name, env);
   if (raw === undefined) return undefined;
   const modes: Record<string, ContentMode> = {
     no_content: 'none',
@@ -419,7 +397,7 @@ export function resolveOtelOptions(
   let headers: HeadersInput | undefined = options.headers;
   if (headers === undefined) {
     for (const name of ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_HEADERS']) {
-      const raw = envString(env, name);
+      const raw = envString(name, env);
       if (raw !== undefined) {
         headers = parseKeyValueList(name, raw);
         break;
@@ -430,7 +408,7 @@ export function resolveOtelOptions(
   let signalHeaders = typeof headers === 'function' ? undefined : headers;
   if (typeof headers === 'function') {
     for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_HEADERS']) {
-      const raw = envString(env, name);
+      const raw = envString(name, env);
       if (raw !== undefined) {
         signalHeaders = parseKeyValueList(name, raw);
         registerHeaderSecrets(signalHeaders);
@@ -440,10 +418,10 @@ export function resolveOtelOptions(
   }
 
   const compressionRaw =
-    envString(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ??
-    envString(env, 'OTEL_EXPORTER_OTLP_COMPRESSION');
+    envString('OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', env) ??
+    envString('OTEL_EXPORTER_OTLP_COMPRESSION', env);
   if (compressionRaw !== undefined && compressionRaw !== 'gzip' && compressionRaw !== 'none') {
-    throw invalidEnv(
+    throw envError(
       'OTEL_EXPORTER_OTLP_COMPRESSION',
       'gzip or none',
       JSON.stringify(compressionRaw.slice(0, 40)),
@@ -455,23 +433,23 @@ export function resolveOtelOptions(
       ? false
       : {
           maxQueueSize:
-            options.batch?.maxQueueSize ?? envInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 1, 1_000_000) ?? 2048,
+            options.batch?.maxQueueSize ?? envInteger('OTEL_BSP_MAX_QUEUE_SIZE', 1, 1_000_000, env) ?? 2048,
           maxExportBatchSize:
             options.batch?.maxExportBatchSize ??
-            envInt(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 1, 1_000_000) ??
+            envInteger('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 1, 1_000_000, env) ??
             512,
           scheduledDelayMillis:
             options.batch?.scheduledDelayMillis ??
-            envInt(env, 'OTEL_BSP_SCHEDULE_DELAY', 0, 3_600_000) ??
+            envInteger('OTEL_BSP_SCHEDULE_DELAY', 0, 3_600_000, env) ??
             5000,
           exportTimeoutMillis:
             options.batch?.exportTimeoutMillis ??
-            envInt(env, 'OTEL_BSP_EXPORT_TIMEOUT', 1, 3_600_000) ??
+            envInteger('OTEL_BSP_EXPORT_TIMEOUT', 1, 3_600_000, env) ??
             30_000,
         };
   if (batch && batch.maxExportBatchSize > batch.maxQueueSize) batch.maxExportBatchSize = batch.maxQueueSize;
 
-  const resourceEnv = envString(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  const resourceEnv = envString('OTEL_RESOURCE_ATTRIBUTES', env);
   const resourceAttributes = {
     ...(resourceEnv ? parseResourceAttributes(resourceEnv) : {}),
     ...options.resourceAttributes,
@@ -480,9 +458,9 @@ export function resolveOtelOptions(
   const canExportSignals = exporter === 'otlp';
   const metricsOption = options.metrics ?? canExportSignals;
   const metricsObject = typeof metricsOption === 'object' ? metricsOption : {};
-  const temporalityEnv = envString(env, 'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE')?.toLowerCase();
+  const temporalityEnv = envString('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', env)?.toLowerCase();
   if (temporalityEnv !== undefined && !['cumulative', 'delta', 'lowmemory'].includes(temporalityEnv)) {
-    throw invalidEnv(
+    throw envError(
       'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE',
       'cumulative, delta or lowmemory',
       JSON.stringify(temporalityEnv.slice(0, 40)),
@@ -494,7 +472,7 @@ export function resolveOtelOptions(
       : {
           exportIntervalMillis:
             metricsObject.exportIntervalMillis ??
-            envInt(env, 'OTEL_METRIC_EXPORT_INTERVAL', 1, 86_400_000) ??
+            envInteger('OTEL_METRIC_EXPORT_INTERVAL', 1, 86_400_000, env) ??
             60_000,
           temporality:
             metricsObject.temporality ??
@@ -519,12 +497,13 @@ export function resolveOtelOptions(
     headers,
     signalHeaders,
     compression: options.compression ?? (compressionRaw as 'gzip' | 'none' | undefined) ?? 'none',
-    timeoutMillis: options.timeoutMillis ?? envInt(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 1, 600_000) ?? 10_000,
+    timeoutMillis:
+      options.timeoutMillis ?? envInteger('OTEL_EXPORTER_OTLP_TIMEOUT', 1, 600_000, env) ?? 10_000,
     batch,
     spanProcessors: options.spanProcessors,
     tracerProvider: options.tracerProvider,
     maxCredentialSets: options.maxCredentialSets ?? 32,
-    serviceName: options.serviceName ?? envString(env, 'OTEL_SERVICE_NAME'),
+    serviceName: options.serviceName ?? envString('OTEL_SERVICE_NAME', env),
     resourceAttributes,
     content: contentMode(options.captureContent) ?? envContent(env) ?? 'none',
     llmSpans: options.llmSpans ?? 'nested',
