@@ -128,7 +128,7 @@ async function runPipeline(options: LangfusePluginOptions = {}): Promise<OtlpSpa
 
 describe.each(['http/protobuf', 'http/json'] as const)('over %s', (protocol) => {
   it('posts to /api/public/otel/v1/traces with Basic auth, ingestion version 4 and gzip', async () => {
-    await runPipeline({ protocol });
+    await runPipeline({ protocol, compression: 'gzip' });
     const requests = receiver.requests;
     expect(requests.length).toBeGreaterThan(0);
     for (const request of requests) {
