@@ -29,6 +29,8 @@ const TARGETS = [
   // Exporting contenders are judged in the paced phase, where export runs inside the measure.
   { contender: 'spanchain-otel', paced: true, maxOverheadUsPerStep: 6, maxP999Us: 500, noDrops: true },
 ];
+/** Paced CPU overhead, export included, of `contender` against a vendor SDK making the same spans. */
+const RATIO_TARGETS = [{ contender: 'spanchain-langfuse', peer: 'langfuse-sdk', minRatio: 4 }];
 
 /** @param {number} value */
 const round2 = (value) => Math.round(value * 100) / 100;
@@ -228,6 +230,20 @@ for (const target of smoke ? [] : TARGETS) {
       `${peer.name}: ${dropped} of ${peer.created} steps dropped at ${Math.round(peer.achievedRate ?? 0)} steps/s — target none: ${dropped === 0 ? 'met' : 'NOT met'}`,
     );
   }
+}
+for (const target of smoke ? [] : RATIO_TARGETS) {
+  const ours = paced.find((p) => p.name === target.contender);
+  const theirs = paced.find((p) => p.name === target.peer);
+  if (!ours || !theirs) continue;
+  const ratio = theirs.cpuOverheadUsPerStep / ours.cpuOverheadUsPerStep;
+  const met = ours.cpuOverheadUsPerStep > 0 && ratio >= target.minRatio;
+  // Steps dropped are steps not exported, so they flatter the CPU per step: say so beside the ratio.
+  const dropped = ours.delivered === null ? 0 : ours.created - ours.delivered;
+  console.log(
+    `${ours.name} vs ${theirs.name} (paced): +${ours.cpuOverheadUsPerStep.toFixed(3)} vs +${theirs.cpuOverheadUsPerStep.toFixed(3)} CPU µs/step over ${BASELINE},` +
+      ` ${ours.cpuOverheadUsPerStep > 0 ? ratio.toFixed(1) : '—'}× cheaper per step${dropped > 0 ? ` (${ours.name} dropped ${dropped} of ${ours.created})` : ''}` +
+      ` — target ≥ ${target.minRatio}×: ${met ? 'met' : 'NOT met'}`,
+  );
 }
 
 await sink.close();
