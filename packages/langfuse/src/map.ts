@@ -336,7 +336,9 @@ function writeGeneration(out: Writer, step: StepOf<'llm'> | StepOf<'embedding'>)
  * attributes that `langfuse.observation.input/output` duplicate. The span is named after the step.
  */
 export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanData {
-  const base = mapStep(step, options);
+  // Content is written once, in Langfuse's own attributes: the GenAI content attributes would
+  // only be built to be dropped again.
+  const base = mapStep(step, { ...options, captureContent: false });
   const attributes = base.attributes;
   for (const key of Object.keys(attributes)) {
     if (REPLACED_PREFIXES.some((prefix) => key.startsWith(prefix))) delete attributes[key];
