@@ -5,7 +5,7 @@
  */
 import { ErrorReporter } from '@spanchain/core';
 import { type MapOptions, OtelPlugin, type OtelPluginOptions } from '@spanchain/otel';
-import { langfuseMapper } from './map.js';
+import { type LangfuseMapOptions, langfuseMapper } from './map.js';
 import {
   type LangfuseCredentials,
   type LangfusePluginOptions,
@@ -96,6 +96,8 @@ export function otelOptionsFor(
       );
     },
   };
+  let merged: LangfuseMapOptions | undefined;
+  let mergedFrom: MapOptions | undefined;
 
   return {
     name: settings.name,
@@ -116,7 +118,14 @@ export function otelOptionsFor(
     metrics: false,
     logs: false,
     debug: settings.debug,
-    mapper: (step, options: MapOptions) => langfuseMapper(step, { ...options, ...mapOptions }),
+    // The OTel plugin passes the same options object for every span: merge it once.
+    mapper: (step, options: MapOptions) => {
+      if (merged === undefined || mergedFrom !== options) {
+        merged = { ...options, ...mapOptions };
+        mergedFrom = options;
+      }
+      return langfuseMapper(step, merged);
+    },
     scope: { name: SDK_NAME, version: VERSION },
   };
 }
