@@ -38,7 +38,12 @@ export {
   type GuardrailVerdict,
   guardrail,
 } from './middleware/guardrail/index.js';
-export { type LimitsOptions, LimitsOptionsSchema, limits } from './middleware/limits/index.js';
+export {
+  type LimitsOptions,
+  LimitsOptionsSchema,
+  limits,
+  SerializeLimitsSchema,
+} from './middleware/limits/index.js';
 export {
   applyRedaction,
   type MaskFunction,

@@ -12,6 +12,7 @@ import {
   RedactOptionsSchema,
   registerSecret,
   type SerializeLimits,
+  SerializeLimitsSchema,
   SpanchainError,
   type Step,
 } from '@spanchain/core';
@@ -70,16 +71,7 @@ export const LangfusePluginOptionsSchema = z
     /** Redaction for Langfuse only, on top of the tracer's (the options of `redact()`). */
     redact: RedactOptionsSchema.optional(),
     /** Budgets for each serialised content attribute. */
-    limits: z
-      .object({
-        maxStringLength: positiveInt(100_000_000).optional(),
-        maxArrayLength: positiveInt(10_000_000).optional(),
-        maxObjectKeys: positiveInt(10_000_000).optional(),
-        maxDepth: positiveInt(1_000).optional(),
-        maxBytes: positiveInt(1_000_000_000).optional(),
-      })
-      .strict()
-      .optional(),
+    limits: SerializeLimitsSchema.optional(),
     /**
      * Per-step key pairs, e.g. one Langfuse project per team: `(step) => ({ publicKey, secretKey })`
      * or `undefined` for the plugin's own keys. Each key pair is exported in its own batches.

@@ -16,6 +16,7 @@ import {
   RedactOptionsSchema,
   registerSecret,
   type SerializeLimits,
+  SerializeLimitsSchema,
   type Step,
 } from '@spanchain/core';
 import { z } from 'zod';
@@ -113,16 +114,7 @@ export const OtelPluginOptionsSchema = z
      */
     llmSpans: z.enum(['nested', 'parent']).optional(),
     /** Budgets for each serialised content attribute. */
-    limits: z
-      .object({
-        maxStringLength: positiveInt(100_000_000).optional(),
-        maxArrayLength: positiveInt(10_000_000).optional(),
-        maxObjectKeys: positiveInt(10_000_000).optional(),
-        maxDepth: positiveInt(1_000).optional(),
-        maxBytes: positiveInt(1_000_000_000).optional(),
-      })
-      .strict()
-      .optional(),
+    limits: SerializeLimitsSchema.optional(),
     /** Redaction for this backend only, on top of the tracer's (see `redact()` in @spanchain/core). */
     redact: RedactOptionsSchema.optional(),
     /**

@@ -13,7 +13,8 @@ import type { MiddlewareStep } from '../../step-record.js';
 
 const limit = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
-export const LimitsOptionsSchema = z
+/** Serialisation budgets, all optional (the defaults are `DEFAULT_SERIALIZE_LIMITS`). Plugins reuse it. */
+export const SerializeLimitsSchema = z
   .object({
     /** Longer strings are cut and marked. Default 32,768. */
     maxStringLength: limit.optional(),
@@ -25,10 +26,13 @@ export const LimitsOptionsSchema = z
     maxDepth: limit.optional(),
     /** Approximate size budget of all the payload fields of one step together. Default 262,144. */
     maxBytes: limit.optional(),
-    /** Kinds to limit (default: all). */
-    kinds: z.array(z.enum(STEP_KINDS)).min(1).optional(),
   })
   .strict();
+
+export const LimitsOptionsSchema = SerializeLimitsSchema.extend({
+  /** Kinds to limit (default: all). */
+  kinds: z.array(z.enum(STEP_KINDS)).min(1).optional(),
+}).strict();
 
 export type LimitsOptions = z.input<typeof LimitsOptionsSchema>;
 
