@@ -3,14 +3,9 @@
  * function of the step and the mapping options, tested on its own; the plugin calls it when a
  * batch is exported, never on the traced code's path.
  */
-import {
-  type Attributes,
-  type AttributeValue,
-  SpanKind,
-  type SpanStatus,
-  SpanStatusCode,
-} from '@opentelemetry/api';
-import { type SerializeLimits, type Step, type StepOf, safeStringify, toJsonSafe } from '@spanchain/core';
+import { type Attributes, SpanKind, type SpanStatus, SpanStatusCode } from '@opentelemetry/api';
+import type { SerializeLimits, Step, StepOf } from '@spanchain/core';
+import { AttributeWriter, json, snake } from './attribute-writer.js';
 import {
   inputMessages,
   outputFromToolCalls,
@@ -112,72 +107,9 @@ function spanKindOf(step: Step): SpanKind {
   }
 }
 
-/** An OTel attribute value for anything: primitives as they are, the rest as a JSON string. */
-function attributeValue(
-  value: unknown,
-  limits: Partial<SerializeLimits> | undefined,
-): AttributeValue | undefined {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return value;
-    case 'number':
-      return Number.isFinite(value) ? value : String(value);
-    case 'undefined':
-      return undefined;
-    default:
-      if (value === null) return undefined;
-      if (Array.isArray(value) && value.length > 0) {
-        const first = typeof value[0];
-        if (
-          (first === 'string' || first === 'number' || first === 'boolean') &&
-          value.every((v) => typeof v === first)
-        ) {
-          return value as AttributeValue;
-        }
-      }
-      return safeStringify(value, limits).text;
-  }
-}
-
-/** A string stays as it is (cut to the budget); anything else becomes JSON text. */
-function json(value: unknown, limits: Partial<SerializeLimits> | undefined): string {
-  return safeStringify(value, limits).text;
-}
-
 /** Which sides of a step's content its kind wrote under the conventions' own names. */
 const INPUT_DONE = 1;
 const OUTPUT_DONE = 2;
-
-/** `keyAlias` → `key_alias`: attribute names are snake_case. */
-function snake(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-}
-
-class AttributeWriter {
-  readonly attributes: Attributes = {};
-  constructor(
-    private readonly limits: Partial<SerializeLimits> | undefined,
-    private readonly structured = false,
-  ) {}
-
-  set(key: string, value: unknown): void {
-    const converted = attributeValue(value, this.limits);
-    if (converted !== undefined) this.attributes[key] = converted;
-  }
-
-  json(key: string, value: unknown): void {
-    if (value === undefined) return;
-    this.attributes[key] = this.structured
-      ? (toJsonSafe(value, this.limits).value as AttributeValue)
-      : json(value, this.limits);
-  }
-
-  spread(prefix: string, record: Record<string, unknown> | undefined): void {
-    if (record === undefined || record === null || typeof record !== 'object') return;
-    for (const key of Object.keys(record)) this.set(prefix + key, record[key]);
-  }
-}
 
 function writeCommon(out: AttributeWriter, step: Step): void {
   out.set(SPANCHAIN.stepKind, step.kind);

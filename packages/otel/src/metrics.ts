@@ -7,12 +7,7 @@
  * SDK's reader: the SDK's instruments hash each attribute set on every record, which cost more than
  * the rest of a traced step. With the app's provider, the SDK's instruments are used.
  */
-import {
-  type Attributes,
-  type Meter,
-  type MeterProvider as MeterProviderApi,
-  ValueType,
-} from '@opentelemetry/api';
+import type { Attributes, Meter, MeterProvider as MeterProviderApi } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import {
   AggregationTemporality,
@@ -20,63 +15,29 @@ import {
   PeriodicExportingMetricReader,
   type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
-import {
-  ATTR_GEN_AI_TOKEN_TYPE,
-  GEN_AI_TOKEN_TYPE_VALUE_INPUT,
-  GEN_AI_TOKEN_TYPE_VALUE_OUTPUT,
-  METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
-  METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
-  METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
-  METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
-} from '@opentelemetry/semantic-conventions/incubating';
-import type { ModelFields, Step, StepKind } from '@spanchain/core';
+import type { ModelFields, Step } from '@spanchain/core';
 import { AggregatesProducer, type Descriptor, FastCounter, FastHistogram } from './aggregates.js';
 import { errorTypeOf } from './map.js';
-import { OPERATION, SEMCONV, SPANCHAIN } from './names.js';
+import {
+  GEN_AI_DURATION_BUCKETS,
+  GEN_AI_TOKEN_BUCKETS,
+  instrumentDescriptors,
+  METRIC_OPERATION_BY_KIND,
+  TOKEN_TYPE,
+} from './metric-names.js';
+import { SEMCONV, SPANCHAIN } from './names.js';
 import { positive, type SignalResult, SignalSink } from './signal.js';
+
+export {
+  GEN_AI_DURATION_BUCKETS,
+  GEN_AI_TOKEN_BUCKETS,
+  METRIC_NAMES,
+  METRIC_OPERATION_BY_KIND,
+  TOKEN_TYPE,
+} from './metric-names.js';
 
 /** Instrument scope of everything this package records. */
 export const SCOPE_NAME = '@spanchain/otel';
-
-/** Names of the instruments. The `gen_ai.*` ones come from the conventions. */
-export const METRIC_NAMES = {
-  tokenUsage: METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
-  operationDuration: METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
-  timeToFirstChunk: METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
-  timePerOutputChunk: METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
-  /** spanchain's own: what the conventions do not define. */
-  cost: 'spanchain.client.cost',
-  stepDuration: 'spanchain.step.duration',
-} as const;
-
-/** `gen_ai.token.type` and its two values. */
-export const TOKEN_TYPE = {
-  attribute: ATTR_GEN_AI_TOKEN_TYPE,
-  input: GEN_AI_TOKEN_TYPE_VALUE_INPUT,
-  output: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT,
-} as const;
-
-/** Explicit bucket boundaries of `gen_ai.client.token.usage` (powers of 4, 1 to 4^13). */
-export const GEN_AI_TOKEN_BUCKETS: readonly number[] = Object.freeze([
-  1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
-]);
-
-/**
- * Explicit bucket boundaries, in seconds, of `gen_ai.client.operation.duration`, also used by
- * the two streaming histograms and by `spanchain.step.duration`.
- */
-export const GEN_AI_DURATION_BUCKETS: readonly number[] = Object.freeze([
-  0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-]);
-
-/** `gen_ai.operation.name` of the step kinds the conventions cover; the others have none. */
-export const METRIC_OPERATION_BY_KIND: Readonly<Partial<Record<StepKind, string>>> = Object.freeze({
-  llm: OPERATION.chat,
-  embedding: OPERATION.embeddings,
-  retrieval: OPERATION.retrieval,
-  tool: OPERATION.executeTool,
-  agent: OPERATION.invokeAgent,
-});
 
 /** `error.type` when a failed step carries no usable type. */
 export const ERROR_TYPE_OTHER = '_OTHER';
@@ -151,46 +112,6 @@ const OVERFLOW: AttributeEntry = {
   input: OVERFLOW_ATTRIBUTES,
   output: OVERFLOW_ATTRIBUTES,
 };
-
-/** Names, units and value types of the instruments. */
-function instrumentDescriptors(): Record<
-  'tokenUsage' | 'operationDuration' | 'timeToFirstChunk' | 'timePerOutputChunk' | 'stepDuration' | 'cost',
-  Descriptor
-> {
-  const seconds = (name: string, description: string): Descriptor => ({
-    name,
-    description,
-    unit: 's',
-    valueType: ValueType.DOUBLE,
-  });
-  return {
-    tokenUsage: {
-      name: METRIC_NAMES.tokenUsage,
-      description: 'Number of input and output tokens used.',
-      unit: '{token}',
-      valueType: ValueType.INT,
-    },
-    operationDuration: seconds(METRIC_NAMES.operationDuration, 'GenAI operation duration.'),
-    timeToFirstChunk: seconds(
-      METRIC_NAMES.timeToFirstChunk,
-      'Time to receive the first chunk of a streamed response.',
-    ),
-    timePerOutputChunk: seconds(
-      METRIC_NAMES.timePerOutputChunk,
-      'Time per output chunk after the first one, averaged over a streamed response.',
-    ),
-    stepDuration: seconds(
-      METRIC_NAMES.stepDuration,
-      'Duration of spanchain steps that are no GenAI operation (chain, prompt, guardrail, rerank, custom).',
-    ),
-    cost: {
-      name: METRIC_NAMES.cost,
-      description: 'Cost of GenAI calls as the step reports it, in US dollars.',
-      unit: 'USD',
-      valueType: ValueType.DOUBLE,
-    },
-  };
-}
 
 /** The private provider and the in-place aggregations its reader collects. */
 function ownedProvider(options: GenAiMetricsExporterOptions) {

@@ -8,12 +8,11 @@
  * milliseconds. Here strings and ids go through Node's native writers, nothing is allocated per
  * field, and a batch is encoded in slices with a yield to the event loop between them. The bytes
  * are the same message; a test decodes both encodings of the same spans and compares them.
- *
- * Nested messages reserve one byte for their length and move their content when it turns out
- * longer than 127 bytes (a memmove, needed only for a few large fields per span).
+
  */
 import type { Attributes, AttributeValue, HrTime, Link } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { Writer } from './proto-writer.js';
 
 // Tags: (field number << 3) | wire type (0 varint, 1 64-bit, 2 length-delimited, 5 32-bit).
 const Tag = {
@@ -70,166 +69,6 @@ const Tag = {
   Scope: (1 << 3) | 2,
   Spans: (2 << 3) | 2,
 } as const;
-
-/** Hex digit values by char code; -1 for anything else. */
-const HEX = new Int8Array(128).fill(-1);
-for (let i = 0; i < 10; i++) HEX[48 + i] = i;
-for (let i = 0; i < 6; i++) {
-  HEX[97 + i] = 10 + i;
-  HEX[65 + i] = 10 + i;
-}
-
-/** Protobuf writer over one growing buffer; nested messages through `fork()` / `ldelim()`. */
-export class Writer {
-  private buf: Buffer;
-  private pos = 0;
-  /** Where each open nested message's one-byte length placeholder is. */
-  private readonly open: number[] = [];
-
-  /** @param capacity bytes to start with; the buffer doubles when full. */
-  constructor(capacity = 256) {
-    this.buf = Buffer.allocUnsafe(capacity);
-  }
-
-  static create(capacity?: number): Writer {
-    return new Writer(capacity);
-  }
-
-  private ensure(bytes: number): void {
-    if (this.pos + bytes <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + bytes) size *= 2;
-    const bigger = Buffer.allocUnsafe(size);
-    this.buf.copy(bigger, 0, 0, this.pos);
-    this.buf = bigger;
-  }
-
-  /** An unsigned varint, up to 2^53. */
-  uint32(value: number): this {
-    this.ensure(10);
-    let v = value;
-    while (v > 0x7f) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
-    return this;
-  }
-
-  /** An int64 varint of a safe integer; negative values take ten bytes (two's complement). */
-  int64(value: number): this {
-    if (value >= 0) return this.uint32(value);
-    let v = BigInt.asUintN(64, BigInt(value));
-    this.ensure(10);
-    while (v > 0x7fn) {
-      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
-    }
-    this.buf[this.pos++] = Number(v);
-    return this;
-  }
-
-  bool(value: boolean): this {
-    this.ensure(1);
-    this.buf[this.pos++] = value ? 1 : 0;
-    return this;
-  }
-
-  double(value: number): this {
-    this.ensure(8);
-    this.buf.writeDoubleLE(value, this.pos);
-    this.pos += 8;
-    return this;
-  }
-
-  fixed32(value: number): this {
-    this.ensure(4);
-    this.buf.writeUInt32LE(value >>> 0, this.pos);
-    this.pos += 4;
-    return this;
-  }
-
-  string(value: string): this {
-    const n = value.length;
-    // Short ASCII strings (attribute keys, names, models) are copied here: cheaper than the
-    // native writer's call for a few bytes. Anything else goes through it.
-    if (n < 64) {
-      this.ensure(n + 1);
-      const start = this.pos;
-      const buf = this.buf;
-      buf[start] = n;
-      let i = 0;
-      for (; i < n; i++) {
-        const code = value.charCodeAt(i);
-        if (code >= 0x80) break;
-        buf[start + 1 + i] = code;
-      }
-      if (i === n) {
-        this.pos = start + 1 + n;
-        return this;
-      }
-    }
-    const length = Buffer.byteLength(value, 'utf8');
-    this.uint32(length);
-    this.ensure(length);
-    this.pos += this.buf.write(value, this.pos, length, 'utf8');
-    return this;
-  }
-
-  /** Bytes given as hex (trace and span ids): decoded here, cheaper than the native call for 8–16 bytes. */
-  hex(value: string): this {
-    const length = value.length >>> 1;
-    this.uint32(length);
-    this.ensure(length);
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = 0; i < value.length; i += 2) {
-      const high = HEX[value.charCodeAt(i)] as number;
-      const low = HEX[value.charCodeAt(i + 1)] as number;
-      if (high < 0 || low < 0) {
-        // Not hex after all (ids are validated upstream; this keeps the writer total).
-        this.pos += buf.write(value, this.pos, length, 'hex');
-        return this;
-      }
-      buf[pos++] = (high << 4) | low;
-    }
-    this.pos = pos;
-    return this;
-  }
-
-  /** Starts a nested message: its length goes before it once known. */
-  fork(): this {
-    this.ensure(1);
-    this.open.push(this.pos++);
-    return this;
-  }
-
-  /** Ends the innermost nested message, writing its length (moving it if over one byte). */
-  ldelim(): this {
-    const at = this.open.pop() as number;
-    const length = this.pos - at - 1;
-    if (length < 0x80) {
-      this.buf[at] = length;
-      return this;
-    }
-    let extra = 0;
-    for (let v = length; v >= 0x80; v = Math.floor(v / 0x80)) extra++;
-    this.ensure(extra);
-    this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
-    const end = this.pos + extra;
-    this.pos = at;
-    this.uint32(length);
-    this.pos = end;
-    return this;
-  }
-
-  /** The bytes written: a view of the writer's buffer, valid until the writer is used again. */
-  finish(): Uint8Array {
-    return this.buf.subarray(0, this.pos);
-  }
-}
-
-const WriterClass = Writer;
 
 /** W3C flags in bits 0–7, then "is-remote known" (0x100) and "parent is remote" (0x200). */
 const HAS_IS_REMOTE = 0x100;
@@ -357,7 +196,7 @@ interface Group {
 }
 
 function header(tag: number, length: number): Uint8Array {
-  return WriterClass.create().uint32(tag).uint32(length).finish();
+  return Writer.create().uint32(tag).uint32(length).finish();
 }
 
 function byteLength(parts: readonly Uint8Array[]): number {
@@ -418,19 +257,19 @@ function assemble(resources: Map<object, Map<string, Group>>): Uint8Array {
   const out: Uint8Array[] = [];
   for (const scopes of resources.values()) {
     const first = scopes.values().next().value as Group;
-    const resourceWriter = WriterClass.create();
+    const resourceWriter = Writer.create();
     writeAttributes(resourceWriter, Tag.ResourceAttributes, first.span.resource.attributes as Attributes);
     const resourceBytes = resourceWriter.finish();
     const resourceSpans: Uint8Array[] = [header(Tag.Resource, resourceBytes.length), resourceBytes];
     for (const group of scopes.values()) {
       const scope = group.span.instrumentationScope;
-      const scopeWriter = WriterClass.create().uint32(Tag.ScopeName).string(scope.name);
+      const scopeWriter = Writer.create().uint32(Tag.ScopeName).string(scope.name);
       if (scope.version) scopeWriter.uint32(Tag.ScopeVersion).string(scope.version);
       const scopeBytes = scopeWriter.finish();
       const content = [header(Tag.Scope, scopeBytes.length), scopeBytes, group.writer.finish()];
       if (scope.schemaUrl)
         content.push(
-          WriterClass.create()
+          Writer.create()
             .uint32((3 << 3) | 2)
             .string(scope.schemaUrl)
             .finish(),
@@ -440,7 +279,7 @@ function assemble(resources: Map<object, Map<string, Group>>): Uint8Array {
     const schemaUrl = (first.span.resource as { schemaUrl?: string }).schemaUrl;
     if (schemaUrl)
       resourceSpans.push(
-        WriterClass.create()
+        Writer.create()
           .uint32((3 << 3) | 2)
           .string(schemaUrl)
           .finish(),

@@ -30,36 +30,13 @@ import {
   registerHeaderSecrets,
   resolveOtelOptions,
 } from './options.js';
-import { createPipeline, ExportCounters, PipelineCache } from './routing.js';
+import { createPipeline, ExportCounters, PipelineCache, RecentSet, stableKey } from './routing.js';
 import { StepSpan, toHrTime } from './step-span.js';
 import { VERSION } from './version.js';
 
 const DEFAULT_SCOPE: InstrumentationScope = { name: '@spanchain/otel', version: VERSION };
 const MAX_RESOURCES = 64;
 const MAX_FOLDED = 10_000;
-
-/** The most recent keys, oldest evicted first: a bounded set. */
-class RecentSet {
-  private readonly keys = new Set<string>();
-  constructor(private readonly limit: number) {}
-  add(key: string): void {
-    if (this.keys.size >= this.limit) {
-      const oldest = this.keys.values().next().value;
-      if (oldest !== undefined) this.keys.delete(oldest);
-    }
-    this.keys.add(key);
-  }
-  has(key: string): boolean {
-    return this.keys.has(key);
-  }
-}
-
-function stableKey(headers: Record<string, string>): string {
-  return Object.keys(headers)
-    .sort()
-    .map((k) => `${k.toLowerCase()}\u0000${headers[k]}`)
-    .join('\u0001');
-}
 
 export class OtelPlugin implements Plugin {
   readonly name: string;

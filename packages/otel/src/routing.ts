@@ -180,3 +180,26 @@ export class PipelineCache {
     await Promise.all([...all.map((p) => p.shutdown()), ...this.closing]);
   }
 }
+
+/** The most recent keys, oldest evicted first: a bounded set. */
+export class RecentSet {
+  private readonly keys = new Set<string>();
+  constructor(private readonly limit: number) {}
+  add(key: string): void {
+    if (this.keys.size >= this.limit) {
+      const oldest = this.keys.values().next().value;
+      if (oldest !== undefined) this.keys.delete(oldest);
+    }
+    this.keys.add(key);
+  }
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+}
+
+export function stableKey(headers: Record<string, string>): string {
+  return Object.keys(headers)
+    .sort()
+    .map((k) => `${k.toLowerCase()}\u0000${headers[k]}`)
+    .join('\u0001');
+}
