@@ -3,8 +3,9 @@
 // keys, and the plugin loaded by name from LANGFUSE_* variables.
 import { createTracer, setErrorHandler, type Tracer } from '@spanchain/core';
 import { type LangfusePluginOptions, langfuse } from '@spanchain/langfuse';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type OtlpReceiver, type ReceivedRequest, startOtlpReceiver } from '../support/otlp-receiver.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ReceivedRequest } from '../support/otlp-receiver.js';
+import { useOtlpReceiver } from '../support/receiver-fixture.js';
 
 const PK = 'pk-lf-default-1111111111';
 const SK = 'sk-lf-default-2222222222-delivery';
@@ -14,18 +15,12 @@ const TEAMS: Record<string, { publicKey: string; secretKey: string }> = {
 };
 const basic = (pk: string, sk: string) => `Basic ${Buffer.from(`${pk}:${sk}`).toString('base64')}`;
 
-let receiver: OtlpReceiver;
-const tracers: Tracer[] = [];
+const fixture = useOtlpReceiver({ grpc: false });
+const { tracers } = fixture;
 
-beforeEach(async () => {
-  receiver = await startOtlpReceiver({ grpc: false });
-});
-
-afterEach(async () => {
+afterEach(() => {
   vi.restoreAllMocks();
   setErrorHandler();
-  await Promise.allSettled(tracers.splice(0).map((t) => t.shutdown()));
-  await receiver.close();
 });
 
 function startTracer(options: LangfusePluginOptions = {}): Tracer {
@@ -33,7 +28,13 @@ function startTracer(options: LangfusePluginOptions = {}): Tracer {
     flushOnExit: false,
     plugins: [
       langfuse(
-        { publicKey: PK, secretKey: SK, baseUrl: receiver.httpUrl, flushIntervalMillis: 10, ...options },
+        {
+          publicKey: PK,
+          secretKey: SK,
+          baseUrl: fixture.receiver.httpUrl,
+          flushIntervalMillis: 10,
+          ...options,
+        },
         {},
       ),
     ],
@@ -82,7 +83,7 @@ describe('per-team key pairs', () => {
       );
     }
     await tracer.flush();
-    await receiver.waitFor({ spans: order.length * 2 }, 5000);
+    await fixture.receiver.waitFor({ spans: order.length * 2 }, 5000);
 
     const expectedAuth: Record<string, string> = {
       red: basic(TEAMS.red!.publicKey, TEAMS.red!.secretKey),
@@ -90,7 +91,7 @@ describe('per-team key pairs', () => {
       default: basic(PK, SK),
     };
     const seen = new Set<string>();
-    for (const request of receiver.requests) {
+    for (const request of fixture.receiver.requests) {
       const spans = spansOf(request);
       const teams = new Set(spans.map((s) => s.team ?? 'default'));
       expect(teams.size, JSON.stringify(spans)).toBe(1);
@@ -113,7 +114,7 @@ describe('per-team key pairs', () => {
       plugins: [
         langfuse(
           {
-            baseUrl: receiver.httpUrl,
+            baseUrl: fixture.receiver.httpUrl,
             flushIntervalMillis: 10,
             credentials: (step) => (step.identity?.team === 'red' ? TEAMS.red : undefined),
           },
@@ -125,8 +126,8 @@ describe('per-team key pairs', () => {
     await tracer.chain({ name: 'red-job', identity: { team: 'red' } }, async () => 1);
     await tracer.chain('keyless-job', async () => 1);
     await tracer.flush();
-    await receiver.waitFor({ spans: 1 }, 5000);
-    expect(receiver.spans().map((s) => s.name)).toEqual(['red-job']);
+    await fixture.receiver.waitFor({ spans: 1 }, 5000);
+    expect(fixture.receiver.spans().map((s) => s.name)).toEqual(['red-job']);
     expect(pluginStats(tracer)?.dropped).toMatchObject({ 'headers-error': 1 });
     expect(reports).toEqual([
       'plugin:langfuse.headers: Error: no Langfuse key pair for this step (credentials returned none)',
@@ -137,7 +138,7 @@ describe('per-team key pairs', () => {
 describe('backend answers', () => {
   it.each([429, 503])('retries after %i with Retry-After, then delivers', async (status) => {
     let first = true;
-    receiver.respondWith(() => {
+    fixture.receiver.respondWith(() => {
       if (!first) return { status: 'ok' };
       first = false;
       return { status, retryAfter: 1, body: 'slow down' };
@@ -146,11 +147,13 @@ describe('backend answers', () => {
     await tracer.chain('retried', async () => 'x');
     const report = await tracer.flush();
     expect(report.timedOut).toBe(false);
-    await receiver.waitFor({ spans: 1 }, 5000);
-    const outcomes = receiver.requests.map((r) => r.outcome?.kind);
+    await fixture.receiver.waitFor({ spans: 1 }, 5000);
+    const outcomes = fixture.receiver.requests.map((r) => r.outcome?.kind);
     expect(outcomes).toEqual(['rejected', 'accepted']);
     // Retry-After: 1 (second) was honoured.
-    expect(receiver.requests[1]!.receivedAt - receiver.requests[0]!.receivedAt).toBeGreaterThanOrEqual(900);
+    expect(
+      fixture.receiver.requests[1]!.receivedAt - fixture.receiver.requests[0]!.receivedAt,
+    ).toBeGreaterThanOrEqual(900);
     expect(pluginStats(tracer)).toMatchObject({ exported: 1, failed: 0 });
   });
 });
@@ -159,11 +162,11 @@ describe('immediate mode', () => {
   it('sends each span as its step ends, without waiting for a batch', async () => {
     const tracer = startTracer({ immediate: true, flushIntervalMillis: 60_000 });
     await tracer.chain('one', async () => 1);
-    await receiver.waitFor({ spans: 1 }, 3000);
+    await fixture.receiver.waitFor({ spans: 1 }, 3000);
     await tracer.chain('two', async () => 2);
-    await receiver.waitFor({ spans: 2 }, 3000);
-    expect(receiver.requests).toHaveLength(2);
-    expect(receiver.spans().map((s) => s.name)).toEqual(['one', 'two']);
+    await fixture.receiver.waitFor({ spans: 2 }, 3000);
+    expect(fixture.receiver.requests).toHaveLength(2);
+    expect(fixture.receiver.spans().map((s) => s.name)).toEqual(['one', 'two']);
   });
 });
 
@@ -175,7 +178,7 @@ describe('debug output', () => {
       return true;
     });
     let calls = 0;
-    receiver.respondWith((request) =>
+    fixture.receiver.respondWith((request) =>
       calls++ === 0
         ? { status: 401, body: `bad credentials ${request.headers.authorization ?? ''} secret=${SK}` }
         : { status: 'ok' },
@@ -185,7 +188,13 @@ describe('debug output', () => {
       flushOnExit: false,
       plugins: [
         langfuse(
-          { publicKey: PK, secretKey: SK, baseUrl: receiver.httpUrl, flushIntervalMillis: 10, debug: true },
+          {
+            publicKey: PK,
+            secretKey: SK,
+            baseUrl: fixture.receiver.httpUrl,
+            flushIntervalMillis: 10,
+            debug: true,
+          },
           {},
         ),
       ],
@@ -195,7 +204,7 @@ describe('debug output', () => {
     await tracer.flush();
     await tracer.chain('second', async () => 2);
     await tracer.flush();
-    await receiver.waitFor({ spans: 1 }, 5000);
+    await fixture.receiver.waitFor({ spans: 1 }, 5000);
     vi.restoreAllMocks();
 
     const text = written.join('');
@@ -205,7 +214,7 @@ describe('debug output', () => {
     expect(text).toMatch(/exported 1 spans/);
     expect(text).not.toContain(SK);
     expect(text).not.toContain(Buffer.from(`${PK}:${SK}`).toString('base64'));
-    for (const request of receiver.requests) expect(request.body.includes(SK)).toBe(false);
+    for (const request of fixture.receiver.requests) expect(request.body.includes(SK)).toBe(false);
   });
 });
 
@@ -221,7 +230,7 @@ describe('loading by name', () => {
     Object.assign(process.env, {
       LANGFUSE_PUBLIC_KEY: PK,
       LANGFUSE_SECRET_KEY: SK,
-      LANGFUSE_HOST: receiver.httpUrl,
+      LANGFUSE_HOST: fixture.receiver.httpUrl,
       LANGFUSE_FLUSH_INTERVAL: '0.01',
       LANGFUSE_TRACING_ENVIRONMENT: 'ci',
     });
@@ -236,15 +245,15 @@ describe('loading by name', () => {
       for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
       Object.assign(process.env, saved);
     }
-    await receiver.waitFor({ spans: 2 }, 3000);
-    const spans = receiver.spans();
+    await fixture.receiver.waitFor({ spans: 2 }, 3000);
+    const spans = fixture.receiver.spans();
     expect(spans.map((s) => s.attributes['langfuse.observation.type']).sort()).toEqual([
       'chain',
       'generation',
     ]);
     expect(spans.every((s) => s.attributes['langfuse.environment'] === 'ci')).toBe(true);
-    expect(receiver.requests.every((r) => r.path === '/api/public/otel/v1/traces')).toBe(true);
-    expect(receiver.requests.every((r) => r.headers.authorization === basic(PK, SK))).toBe(true);
+    expect(fixture.receiver.requests.every((r) => r.path === '/api/public/otel/v1/traces')).toBe(true);
+    expect(fixture.receiver.requests.every((r) => r.headers.authorization === basic(PK, SK))).toBe(true);
     expect(pluginStats(tracer)).toMatchObject({ received: 2, exported: 2 });
   });
 });

@@ -4,25 +4,17 @@
 // generation details, levels, and trace continuation with updateTraceKeys and masks.
 import { createTracer, REDACTED, redact, type Tracer } from '@spanchain/core';
 import { createTraceId, type LangfusePluginOptions, langfuse } from '@spanchain/langfuse';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type OtlpReceiver, type OtlpSpan, startOtlpReceiver } from '../support/otlp-receiver.js';
+import { describe, expect, it } from 'vitest';
+import type { OtlpSpan } from '../support/otlp-receiver.js';
+import { useOtlpReceiver } from '../support/receiver-fixture.js';
 
 const PK = 'pk-lf-0a1b2c3d4e5f60718293';
 const SK = 'sk-lf-9f8e7d6c5b4a39281706-export';
 const BASIC = `Basic ${Buffer.from(`${PK}:${SK}`).toString('base64')}`;
 const TRACE_PATH = '/api/public/otel/v1/traces';
 
-let receiver: OtlpReceiver;
-const tracers: Tracer[] = [];
-
-beforeEach(async () => {
-  receiver = await startOtlpReceiver({ grpc: false });
-});
-
-afterEach(async () => {
-  await Promise.allSettled(tracers.splice(0).map((t) => t.shutdown()));
-  await receiver.close();
-});
+const fixture = useOtlpReceiver({ grpc: false });
+const { tracers } = fixture;
 
 function startTracer(options: LangfusePluginOptions = {}, use = [redact()]): Tracer {
   const tracer = createTracer({
@@ -31,7 +23,13 @@ function startTracer(options: LangfusePluginOptions = {}, use = [redact()]): Tra
     use,
     plugins: [
       langfuse(
-        { publicKey: PK, secretKey: SK, baseUrl: receiver.httpUrl, flushIntervalMillis: 10, ...options },
+        {
+          publicKey: PK,
+          secretKey: SK,
+          baseUrl: fixture.receiver.httpUrl,
+          flushIntervalMillis: 10,
+          ...options,
+        },
         {},
       ),
     ],
@@ -122,14 +120,14 @@ async function runPipeline(options: LangfusePluginOptions = {}): Promise<OtlpSpa
   expect(await pipeline(tracer)).toBe('30 days');
   const report = await tracer.flush();
   expect(report.timedOut).toBe(false);
-  await receiver.waitFor({ spans: PIPELINE_SPANS }, 5000);
-  return receiver.spans();
+  await fixture.receiver.waitFor({ spans: PIPELINE_SPANS }, 5000);
+  return fixture.receiver.spans();
 }
 
 describe.each(['http/protobuf', 'http/json'] as const)('over %s', (protocol) => {
   it('posts to /api/public/otel/v1/traces with Basic auth, ingestion version 4 and gzip', async () => {
     await runPipeline({ protocol, compression: 'gzip' });
-    const requests = receiver.requests;
+    const requests = fixture.receiver.requests;
     expect(requests.length).toBeGreaterThan(0);
     for (const request of requests) {
       expect(request.signal).toBe('traces');
@@ -236,7 +234,7 @@ describe.each(['http/protobuf', 'http/json'] as const)('over %s', (protocol) => 
 it('writes lowercase hex ids in OTLP/JSON bodies, as sent', async () => {
   await runPipeline({ protocol: 'http/json', compression: 'none' });
   const ids: string[] = [];
-  for (const request of receiver.requests) {
+  for (const request of fixture.receiver.requests) {
     expect(request.contentEncoding).toBe('');
     const body = request.decoded as {
       resourceSpans: {
@@ -266,8 +264,8 @@ describe('continuing an existing trace', () => {
       async () => tracer.llm({ name: 'answer', model: 'gpt-4o' }, async () => 'ok'),
     );
     await tracer.flush();
-    await receiver.waitFor({ spans: 2 }, 5000);
-    const spans = receiver.spans();
+    await fixture.receiver.waitFor({ spans: 2 }, 5000);
+    const spans = fixture.receiver.spans();
     expect(existing).toMatch(/^[0-9a-f]{32}$/);
     for (const span of spans) {
       expect(span.traceId).toBe(existing);
@@ -291,8 +289,8 @@ describe('continuing an existing trace', () => {
     const tracer = startTracer();
     await tracer.chain({ name: 'late-job', existingTraceId: existing, trace: TRACE }, async () => 'ok');
     await tracer.flush();
-    await receiver.waitFor({ spans: 1 }, 5000);
-    const span = byName(receiver.spans(), 'late-job');
+    await fixture.receiver.waitFor({ spans: 1 }, 5000);
+    const span = byName(fixture.receiver.spans(), 'late-job');
     expect(span.traceId).toBe(existing);
     // A parent Langfuse never receives: the span joins the trace without becoming its root.
     expect(span.parentSpanId).toMatch(/^[0-9a-f]{16}$/);
@@ -313,8 +311,8 @@ describe('continuing an existing trace', () => {
       async () => tracer.tool({ name: 'lookup' }, async () => 'found'),
     );
     await tracer.flush();
-    await receiver.waitFor({ spans: 2 }, 5000);
-    const spans = receiver.spans();
+    await fixture.receiver.waitFor({ spans: 2 }, 5000);
+    const spans = fixture.receiver.spans();
     for (const span of spans) {
       const a = span.attributes;
       expect(a['langfuse.trace.input'], span.name).toBe(REDACTED);
@@ -324,7 +322,7 @@ describe('continuing an existing trace', () => {
       expect(a['langfuse.trace.tags']).toBeUndefined();
       expect(a['user.id']).toBeUndefined();
     }
-    for (const request of receiver.requests)
+    for (const request of fixture.receiver.requests)
       expect(request.body.includes('the raw private question')).toBe(false);
   });
 });

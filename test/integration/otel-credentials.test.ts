@@ -4,22 +4,20 @@
 import { createTracer, type InternalErrorReport, setErrorHandler, type Tracer } from '@spanchain/core';
 import { type OtelPluginOptions, type OtlpProtocol, otel } from '@spanchain/otel';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type OtlpReceiver, type ReceivedRequest, startOtlpReceiver } from '../support/otlp-receiver.js';
+import type { ReceivedRequest } from '../support/otlp-receiver.js';
+import { useOtlpReceiver } from '../support/receiver-fixture.js';
 
-let receiver: OtlpReceiver;
-const tracers: Tracer[] = [];
+const fixture = useOtlpReceiver();
+const { tracers } = fixture;
 let reports: InternalErrorReport[] = [];
 
-beforeEach(async () => {
-  receiver = await startOtlpReceiver();
+beforeEach(() => {
   // The plugin reports export and header failures to the process-wide handler.
   reports = [];
   setErrorHandler((report) => reports.push(report));
 });
 
-afterEach(async () => {
-  await Promise.allSettled(tracers.splice(0).map((t) => t.shutdown()));
-  await receiver.close();
+afterEach(() => {
   setErrorHandler();
 });
 
@@ -32,7 +30,7 @@ function startTracer(options: OtelPluginOptions): Tracer {
     flushOnExit: false,
     plugins: [
       otel({
-        endpoint: protocol === 'grpc' ? receiver.grpcUrl : receiver.httpUrl,
+        endpoint: protocol === 'grpc' ? fixture.receiver.grpcUrl : fixture.receiver.httpUrl,
         batch: { scheduledDelayMillis: 10, maxExportBatchSize: 4 },
         metrics: false,
         ...options,
@@ -83,7 +81,7 @@ async function runInterleaved(tracer: Tracer, teams: string[], jobs: number): Pr
 /** Every trace request carries one team's credentials and only that team's spans. */
 function expectNoMixing(teams: string[]): Map<string, number> {
   const spansPerTeam = new Map<string, number>();
-  const requests = receiver.requests.filter((r) => r.signal === 'traces');
+  const requests = fixture.receiver.requests.filter((r) => r.signal === 'traces');
   for (const request of requests) {
     const header = request.headers.authorization;
     expect(teams.map((t) => `Bearer ${t}`)).toContain(header);
@@ -102,12 +100,12 @@ describe.each(['http/protobuf', 'grpc'] as OtlpProtocol[])('a headers function o
     const results = await runInterleaved(tracer, ['a', 'b'], 10);
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i));
     await tracer.flush();
-    await receiver.waitFor({ spans: 40 }, 3000);
+    await fixture.receiver.waitFor({ spans: 40 }, 3000);
 
     const perTeam = expectNoMixing(['a', 'b']);
     expect(Object.fromEntries(perTeam)).toEqual({ a: 20, b: 20 });
     // Small batches: several requests per team, so the routing was exercised more than once.
-    expect(receiver.requests.filter((r) => r.signal === 'traces').length).toBeGreaterThanOrEqual(4);
+    expect(fixture.receiver.requests.filter((r) => r.signal === 'traces').length).toBeGreaterThanOrEqual(4);
     const stats = tracer.stats().plugins.find((p) => p.name === 'otel')!;
     expect(stats).toMatchObject({ received: 40, exported: 40, failed: 0, dropped: {} });
   });
@@ -142,11 +140,11 @@ describe('maxCredentialSets', () => {
     // Every job after the first two reopened a set closed before: 18 pipelines for 3 teams.
     expect(lines.filter((l) => l.includes('new span pipeline')).length).toBe(18);
     expect(lines.join('')).not.toMatch(/Bearer [abc]/);
-    await receiver.waitFor({ spans: 36 }, 3000);
+    await fixture.receiver.waitFor({ spans: 36 }, 3000);
 
     const perTeam = expectNoMixing(['a', 'b', 'c']);
     expect(Object.fromEntries(perTeam)).toEqual({ a: 12, b: 12, c: 12 });
-    expect(receiver.spans()).toHaveLength(36);
+    expect(fixture.receiver.spans()).toHaveLength(36);
     const stats = tracers[0]!.stats().plugins.find((p) => p.name === 'otel')!;
     expect(stats).toMatchObject({ received: 36, exported: 36, queued: 0, failed: 0, dropped: {} });
   });
@@ -171,10 +169,10 @@ describe('a headers function that throws', () => {
     expect(open).toBe('open result');
     const report = await tracer.flush();
     expect(report.timedOut).toBe(false);
-    await receiver.waitFor({ spans: 1 }, 3000);
+    await fixture.receiver.waitFor({ spans: 1 }, 3000);
 
-    expect(receiver.spans().map((s) => s.name)).toEqual(['open-job']);
-    expect(receiver.requests.every((r) => r.headers.authorization === 'Bearer open')).toBe(true);
+    expect(fixture.receiver.spans().map((s) => s.name)).toEqual(['open-job']);
+    expect(fixture.receiver.requests.every((r) => r.headers.authorization === 'Bearer open')).toBe(true);
     const stats = tracer.stats().plugins.find((p) => p.name === 'otel')!;
     expect(stats.received).toBe(3);
     expect(stats.exported).toBe(1);
@@ -196,8 +194,8 @@ it('with a headers function, metrics and logs carry the environment’s static h
   }
   await tracer.llm({ model: 'gpt-4o', provider: 'openai', identity: { team: 'a' } }, async () => 'x');
   await tracer.flush();
-  await receiver.waitFor((r) => r.metrics().length > 0 && r.logs().length > 0, 3000);
-  const signals = receiver.requests.filter((r) => r.signal !== 'traces');
+  await fixture.receiver.waitFor((r) => r.metrics().length > 0 && r.logs().length > 0, 3000);
+  const signals = fixture.receiver.requests.filter((r) => r.signal !== 'traces');
   expect(new Set(signals.map((r) => r.signal))).toEqual(new Set(['metrics', 'logs']));
   for (const request of signals) {
     expect(request.headers['x-collector-key'], request.signal).toBe('collector-secret-1');

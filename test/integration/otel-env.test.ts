@@ -4,25 +4,16 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createTracer, type Tracer } from '@spanchain/core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
+import { describe, expect, it } from 'vitest';
+import { useOtlpReceiver } from '../support/receiver-fixture.js';
 
 const run = promisify(execFile);
 // The workspace packages resolve from test/.
 const TEST_DIR = new URL('..', import.meta.url).pathname;
 const SECRET = 'sup3r-secret';
 
-let receiver: OtlpReceiver;
-const tracers: Tracer[] = [];
-
-beforeEach(async () => {
-  receiver = await startOtlpReceiver();
-});
-
-afterEach(async () => {
-  await Promise.allSettled(tracers.splice(0).map((t) => t.shutdown()));
-  await receiver.close();
-});
+const fixture = useOtlpReceiver();
+const { tracers } = fixture;
 
 /** The parent's environment without any OTEL_* or SPANCHAIN_* setting, plus `extra`. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -52,7 +43,7 @@ async function runDebugChild(): Promise<{ stdout: string; stderr: string }> {
     timeout: 8000,
     env: cleanEnv({
       OTEL_DEBUG: 'true',
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.httpUrl,
+      OTEL_EXPORTER_OTLP_ENDPOINT: fixture.receiver.httpUrl,
       OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${SECRET}`,
     }),
   });
@@ -63,25 +54,25 @@ describe('OTEL_DEBUG', () => {
     const { stdout, stderr } = await runDebugChild();
     expect(stdout).toBe('result=fine\n');
     // The header from the environment was used…
-    const traces = receiver.requests.filter((r) => r.signal === 'traces');
+    const traces = fixture.receiver.requests.filter((r) => r.signal === 'traces');
     expect(traces.map((r) => r.headers.authorization)).toEqual([`Bearer ${SECRET}`]);
-    expect(receiver.spans().map((s) => s.name)).toEqual(['chat gpt-4o']);
+    expect(fixture.receiver.spans().map((s) => s.name)).toEqual(['chat gpt-4o']);
     // …and the debug output names the target and the header, and reports the export.
     expect(stderr).toContain('[spanchain:otel] configured');
-    expect(stderr).toContain(`otlp http/protobuf ${receiver.httpUrl}`);
+    expect(stderr).toContain(`otlp http/protobuf ${fixture.receiver.httpUrl}`);
     expect(stderr).toContain('headers [authorization]');
     expect(stderr).toMatch(/exported 1 spans/);
     expect(stderr).not.toContain(SECRET);
   });
 
   it('reports a rejected export without the credential, even when the backend echoes it', async () => {
-    receiver.respondWith((request) => ({
+    fixture.receiver.respondWith((request) => ({
       status: 401,
       body: `invalid credentials: ${request.headers.authorization ?? ''} (token ${SECRET})`,
     }));
     const { stdout, stderr } = await runDebugChild();
     expect(stdout).toBe('result=fine\n');
-    const traces = receiver.requests.filter((r) => r.signal === 'traces');
+    const traces = fixture.receiver.requests.filter((r) => r.signal === 'traces');
     expect(traces).toHaveLength(1);
     expect(traces[0]!.outcome).toMatchObject({ kind: 'rejected', status: 401 });
     expect(stderr).toContain('[spanchain:otel] configured');
@@ -98,7 +89,7 @@ describe('loading by name', () => {
     for (const key of Object.keys(process.env)) {
       if (key.startsWith('OTEL_') || key.startsWith('SPANCHAIN_')) delete process.env[key];
     }
-    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.httpUrl;
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = fixture.receiver.httpUrl;
     process.env.OTEL_SERVICE_NAME = 'named-plugin-service';
     let tracer: Tracer;
     try {
@@ -114,13 +105,13 @@ describe('loading by name', () => {
       for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
       Object.assign(process.env, saved);
     }
-    await receiver.waitFor({ spans: 2 }, 3000);
-    const spans = receiver.spans();
+    await fixture.receiver.waitFor({ spans: 2 }, 3000);
+    const spans = fixture.receiver.spans();
     expect(spans.map((s) => s.name).sort()).toEqual(['by-name', 'chat gpt-4o']);
     expect(spans.every((s) => s.resource['service.name'] === 'named-plugin-service')).toBe(true);
-    expect(receiver.requests.filter((r) => r.signal === 'traces').every((r) => r.path === '/v1/traces')).toBe(
-      true,
-    );
+    expect(
+      fixture.receiver.requests.filter((r) => r.signal === 'traces').every((r) => r.path === '/v1/traces'),
+    ).toBe(true);
     expect(tracer.stats().plugins.find((p) => p.name === 'otel')).toMatchObject({ received: 2, exported: 2 });
   });
 });

@@ -6,31 +6,17 @@ import * as semconvStable from '@opentelemetry/semantic-conventions';
 import * as semconvIncubating from '@opentelemetry/semantic-conventions/incubating';
 import { createTracer, type StepOptions, type Tracer } from '@spanchain/core';
 import { type OtelPluginOptions, type OtlpProtocol, otel } from '@spanchain/otel';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type OtlpReceiver,
-  type OtlpSpan,
-  type ReceivedRequest,
-  startOtlpReceiver,
-} from '../support/otlp-receiver.js';
+import { describe, expect, it } from 'vitest';
+import type { OtlpSpan, ReceivedRequest } from '../support/otlp-receiver.js';
+import { useOtlpReceiver } from '../support/receiver-fixture.js';
 import { type GenAiJsonKind, genAiRegistry, validateGenAiJson } from '../support/semconv.js';
 
 const PROTOCOLS: OtlpProtocol[] = ['http/protobuf', 'http/json', 'grpc'];
 const TRACE_GRPC_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 const SERVICE = 'rag-service';
 
-let receiver: OtlpReceiver;
-const tracers: Tracer[] = [];
-
-beforeEach(async () => {
-  receiver = await startOtlpReceiver();
-});
-
-afterEach(async () => {
-  // Tracers first (they may still be exporting), then the receiver.
-  await Promise.allSettled(tracers.splice(0).map((t) => t.shutdown()));
-  await receiver.close();
-});
+const fixture = useOtlpReceiver();
+const { tracers } = fixture;
 
 function startTracer(options: OtelPluginOptions = {}): Tracer {
   const protocol = options.protocol ?? 'http/protobuf';
@@ -39,7 +25,7 @@ function startTracer(options: OtelPluginOptions = {}): Tracer {
     flushOnExit: false,
     plugins: [
       otel({
-        endpoint: protocol === 'grpc' ? receiver.grpcUrl : receiver.httpUrl,
+        endpoint: protocol === 'grpc' ? fixture.receiver.grpcUrl : fixture.receiver.httpUrl,
         batch: { scheduledDelayMillis: 10 },
         metrics: false,
         ...options,
@@ -171,8 +157,8 @@ async function exportRag(protocol: OtlpProtocol, options: OtelPluginOptions = {}
   const tracer = startTracer({ protocol, ...options });
   const { ids, answer } = await runRag(tracer);
   await tracer.flush();
-  await receiver.waitFor({ spans: RAG_SPANS }, 3000);
-  return { tracer, ids, answer, spans: receiver.spans() };
+  await fixture.receiver.waitFor({ spans: RAG_SPANS }, 3000);
+  return { tracer, ids, answer, spans: fixture.receiver.spans() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,7 +209,7 @@ function wireAttributes(list: unknown): WireAttribute[] {
 /** Every span attribute (and exception event attribute) of every trace request, as sent. */
 function allWireAttributes(): Array<{ span: string; attribute: WireAttribute }> {
   const out: Array<{ span: string; attribute: WireAttribute }> = [];
-  for (const request of receiver.requests.filter((r) => r.signal === 'traces')) {
+  for (const request of fixture.receiver.requests.filter((r) => r.signal === 'traces')) {
     for (const span of rawSpans(request)) {
       const name = String(span.name);
       for (const attribute of wireAttributes(span.attributes)) out.push({ span: name, attribute });
@@ -402,7 +388,7 @@ describe.each(PROTOCOLS)('the RAG pipeline over %s', (protocol) => {
       expect(span.scope.name).toBe('@spanchain/otel');
     }
 
-    const traceRequests = receiver.requests.filter((r) => r.signal === 'traces');
+    const traceRequests = fixture.receiver.requests.filter((r) => r.signal === 'traces');
     expect(traceRequests.length).toBeGreaterThan(0);
     for (const request of traceRequests) {
       if (protocol === 'grpc') {
@@ -417,7 +403,7 @@ describe.each(PROTOCOLS)('the RAG pipeline over %s', (protocol) => {
       }
     }
     // Only traces were asked for (metrics off, logs off by default).
-    expect(receiver.requests.filter((r) => r.signal !== 'traces')).toEqual([]);
+    expect(fixture.receiver.requests.filter((r) => r.signal !== 'traces')).toEqual([]);
   });
 
   it('marks a child of a remote traceparent 0x301 and keeps the remote trace id', async () => {
@@ -437,8 +423,8 @@ describe.each(PROTOCOLS)('the RAG pipeline over %s', (protocol) => {
       },
     );
     await tracer.flush();
-    await receiver.waitFor({ spans: 2 }, 3000);
-    const spans = receiver.spans();
+    await fixture.receiver.waitFor({ spans: 2 }, 3000);
+    const spans = fixture.receiver.spans();
     const root = byId(spans, rootId);
     const llm = byId(spans, llmId);
     expect(root.traceId).toBe(remoteTrace);
@@ -533,7 +519,7 @@ describe.each(PROTOCOLS)('the RAG pipeline over %s', (protocol) => {
   if (protocol === 'http/json') {
     it('sends lowercase hex ids and integer enums in OTLP/JSON', async () => {
       const { ids } = await exportRag(protocol);
-      const raw = receiver.requests.filter((r) => r.signal === 'traces').flatMap(rawSpans);
+      const raw = fixture.receiver.requests.filter((r) => r.signal === 'traces').flatMap(rawSpans);
       expect(raw).toHaveLength(RAG_SPANS);
       for (const span of raw) {
         expect(span.traceId).toMatch(/^[0-9a-f]{32}$/);
@@ -562,8 +548,8 @@ describe('content capture off (the default)', () => {
     }
     const { ids } = await runRag(tracer);
     await tracer.flush();
-    await receiver.waitFor({ spans: RAG_SPANS }, 3000);
-    const spans = receiver.spans();
+    await fixture.receiver.waitFor({ spans: RAG_SPANS }, 3000);
+    const spans = fixture.receiver.spans();
     for (const span of spans) {
       for (const key of CONTENT_ATTRIBUTES)
         expect(span.attributes[key], `${span.name} ${key}`).toBeUndefined();
@@ -572,10 +558,10 @@ describe('content capture off (the default)', () => {
     expect(byId(spans, ids.llm).attributes['gen_ai.usage.input_tokens']).toBe(120);
     expect(byId(spans, ids.prompt).attributes['spanchain.prompt.template.name']).toBe('rag-answer');
     // No signal carries the text of the question, answer, instructions or tool result.
-    expect(receiver.requests.map((r) => r.signal)).toEqual(
+    expect(fixture.receiver.requests.map((r) => r.signal)).toEqual(
       expect.arrayContaining(['traces', 'metrics', 'logs']),
     );
-    for (const request of receiver.requests) {
+    for (const request of fixture.receiver.requests) {
       for (const text of [QUESTION, ANSWER, SYSTEM, TOOL_RESULT_TEXT, 'doc-1']) {
         expect(request.body.includes(text), `${request.signal} body contains "${text}"`).toBe(false);
       }
@@ -584,7 +570,7 @@ describe('content capture off (the default)', () => {
 
   it('(control) the same text is on the wire when capture is on', async () => {
     await exportRag('http/protobuf', { captureContent: true });
-    const bodies = Buffer.concat(receiver.requests.map((r) => r.body));
+    const bodies = Buffer.concat(fixture.receiver.requests.map((r) => r.body));
     for (const text of [QUESTION, ANSWER, SYSTEM, TOOL_RESULT_TEXT, 'doc-1']) {
       expect(bodies.includes(text), text).toBe(true);
     }
@@ -617,9 +603,9 @@ describe('trace-level metadata and identity', () => {
       });
       await expect(failure).rejects.toThrow('upstream 500');
       await tracer.flush();
-      await receiver.waitFor({ spans: RAG_SPANS + 2 }, 3000);
+      await fixture.receiver.waitFor({ spans: RAG_SPANS + 2 }, 3000);
 
-      const spans = receiver.spans();
+      const spans = fixture.receiver.spans();
       expect(spans).toHaveLength(RAG_SPANS + 2);
       const failed = spans.filter((s) => s.status.code === 2);
       expect(failed.map((s) => s.spanId)).toEqual(expect.arrayContaining([ids.toolAttempts[0], failedRoot]));
@@ -637,16 +623,16 @@ describe('trace-level metadata and identity', () => {
         for (const value of Object.values(span.attributes)) expect(String(value)).not.toContain(API_KEY);
       }
 
-      const signals = new Set(receiver.requests.map((r) => r.signal));
+      const signals = new Set(fixture.receiver.requests.map((r) => r.signal));
       expect(signals).toEqual(new Set(['traces', 'metrics', 'logs']));
-      for (const request of receiver.requests) {
+      for (const request of fixture.receiver.requests) {
         expect(request.bytes.includes(API_KEY), `${request.signal} raw bytes`).toBe(false);
         expect(request.body.includes(API_KEY), `${request.signal} body`).toBe(false);
         for (const value of Object.values(request.headers)) expect(value).not.toContain(API_KEY);
       }
       // The search above does find what is there: the hash of the key is in the trace bodies.
       const traceBodies = Buffer.concat(
-        receiver.requests.filter((r) => r.signal === 'traces').map((r) => r.body),
+        fixture.receiver.requests.filter((r) => r.signal === 'traces').map((r) => r.body),
       );
       expect(traceBodies.includes(keyHash)).toBe(true);
     },
@@ -667,10 +653,12 @@ describe('compression and static headers', () => {
       });
       expect(spans).toHaveLength(RAG_SPANS);
       expect(byId(spans, ids.llm).name).toBe('chat gpt-4o');
-      expect(receiver.metrics().length).toBeGreaterThan(0);
-      expect(receiver.logs().length).toBeGreaterThan(0);
-      expect(new Set(receiver.requests.map((r) => r.signal))).toEqual(new Set(['traces', 'metrics', 'logs']));
-      for (const request of receiver.requests) {
+      expect(fixture.receiver.metrics().length).toBeGreaterThan(0);
+      expect(fixture.receiver.logs().length).toBeGreaterThan(0);
+      expect(new Set(fixture.receiver.requests.map((r) => r.signal))).toEqual(
+        new Set(['traces', 'metrics', 'logs']),
+      );
+      for (const request of fixture.receiver.requests) {
         expect(request.contentEncoding, request.signal).toBe('gzip');
         // The gzip magic number, and a body that differs from the bytes on the wire.
         expect([request.bytes[0], request.bytes[1]]).toEqual([0x1f, 0x8b]);
@@ -692,8 +680,10 @@ describe('compression and static headers', () => {
       logs: true,
     });
     expect(byId(spans, ids.llm).attributes['gen_ai.request.model']).toBe('gpt-4o');
-    expect(new Set(receiver.requests.map((r) => r.signal))).toEqual(new Set(['traces', 'metrics', 'logs']));
-    for (const request of receiver.requests) {
+    expect(new Set(fixture.receiver.requests.map((r) => r.signal))).toEqual(
+      new Set(['traces', 'metrics', 'logs']),
+    );
+    for (const request of fixture.receiver.requests) {
       expect(request.transport).toBe('grpc');
       expect(request.outcome?.kind, request.signal).toBe('accepted');
       expect(request.headers['x-tenant'], request.signal).toBe('acme');
@@ -703,7 +693,7 @@ describe('compression and static headers', () => {
 
   it('(control) without compression the bytes are the body', async () => {
     await exportRag('http/protobuf');
-    for (const request of receiver.requests) {
+    for (const request of fixture.receiver.requests) {
       expect(request.contentEncoding).toBe('');
       expect(request.body.equals(request.bytes)).toBe(true);
       expect(request.headers['x-tenant']).toBeUndefined();

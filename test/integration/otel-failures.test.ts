@@ -5,22 +5,19 @@
 import { createTracer, type InternalErrorReport, setErrorHandler, type Tracer } from '@spanchain/core';
 import { type OtelPluginOptions, type OtlpProtocol, otel } from '@spanchain/otel';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.js';
+import { useOtlpReceiver } from '../support/receiver-fixture.js';
 
-let receiver: OtlpReceiver;
-const tracers: Tracer[] = [];
+const fixture = useOtlpReceiver();
+const { tracers } = fixture;
 let reports: InternalErrorReport[] = [];
 
-beforeEach(async () => {
-  receiver = await startOtlpReceiver();
+beforeEach(() => {
   // Export failures go to the process-wide handler: collect them instead of printing.
   reports = [];
   setErrorHandler((report) => reports.push(report));
 });
 
-afterEach(async () => {
-  await Promise.allSettled(tracers.splice(0).map((t) => t.shutdown()));
-  await receiver.close();
+afterEach(() => {
   setErrorHandler();
 });
 
@@ -30,7 +27,7 @@ function startTracer(options: OtelPluginOptions): Tracer {
     flushOnExit: false,
     plugins: [
       otel({
-        endpoint: protocol === 'grpc' ? receiver.grpcUrl : receiver.httpUrl,
+        endpoint: protocol === 'grpc' ? fixture.receiver.grpcUrl : fixture.receiver.httpUrl,
         batch: { scheduledDelayMillis: 10 },
         metrics: false,
         ...options,
@@ -50,14 +47,14 @@ function pipeline(tracer: Tracer): Promise<number> {
 }
 
 const otelStats = (tracer: Tracer) => tracer.stats().plugins.find((p) => p.name === 'otel')!;
-const traceRequests = () => receiver.requests.filter((r) => r.signal === 'traces');
+const traceRequests = () => fixture.receiver.requests.filter((r) => r.signal === 'traces');
 
 describe('a retryable answer', () => {
   it.each(['http/protobuf', 'http/json'] as OtlpProtocol[])(
     '503 with Retry-After: 0 is retried and the spans delivered (%s)',
     async (protocol) => {
       let first = true;
-      receiver.respondWith((request) => {
+      fixture.receiver.respondWith((request) => {
         if (request.signal !== 'traces' || !first) return { status: 'ok' };
         first = false;
         return { status: 503, retryAfter: 0, body: 'busy' };
@@ -68,13 +65,13 @@ describe('a retryable answer', () => {
       const report = await tracer.flush();
       expect(Date.now() - started).toBeLessThan(2000);
       expect(report.timedOut).toBe(false);
-      await receiver.waitFor({ spans: 2 }, 3000);
+      await fixture.receiver.waitFor({ spans: 2 }, 3000);
 
       expect(traceRequests().map((r) => r.outcome?.kind)).toEqual(['rejected', 'accepted']);
       // The retry is the same request again.
       expect(traceRequests()[1]!.body.equals(traceRequests()[0]!.body)).toBe(true);
       expect(
-        receiver
+        fixture.receiver
           .spans()
           .map((s) => s.name)
           .sort(),
@@ -87,7 +84,7 @@ describe('a retryable answer', () => {
   // The SDK's gRPC transport never retries; the plugin retries the OTLP spec's retryable codes.
   it('UNAVAILABLE is retried over gRPC too', async () => {
     let first = true;
-    receiver.respondWith((request) => {
+    fixture.receiver.respondWith((request) => {
       if (request.signal !== 'traces' || !first) return { status: 'ok' };
       first = false;
       return { status: 503 };
@@ -104,7 +101,7 @@ describe('a non-retryable answer', () => {
   it.each(['http/protobuf', 'grpc'] as OtlpProtocol[])(
     '400 is not retried, is counted as failed and dropped, and flush still resolves (%s)',
     async (protocol) => {
-      receiver.respondWith(() => ({ status: 400, body: 'malformed' }));
+      fixture.receiver.respondWith(() => ({ status: 400, body: 'malformed' }));
       const tracer = startTracer({ protocol });
       expect(await pipeline(tracer)).toBe(42);
       const started = Date.now();
@@ -114,7 +111,7 @@ describe('a non-retryable answer', () => {
 
       expect(traceRequests()).toHaveLength(1);
       expect(traceRequests()[0]!.outcome?.kind).toBe('rejected');
-      expect(receiver.spans()).toEqual([]);
+      expect(fixture.receiver.spans()).toEqual([]);
       expect(otelStats(tracer)).toMatchObject({
         received: 2,
         exported: 0,
@@ -127,10 +124,10 @@ describe('a non-retryable answer', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(traceRequests()).toHaveLength(1);
       // The app keeps working, and later exports succeed once the backend accepts again.
-      receiver.respondWith();
+      fixture.receiver.respondWith();
       expect(await pipeline(tracer)).toBe(42);
       await tracer.flush();
-      await receiver.waitFor({ spans: 2 }, 3000);
+      await fixture.receiver.waitFor({ spans: 2 }, 3000);
       expect(otelStats(tracer)).toMatchObject({ exported: 2, failed: 1 });
     },
   );
@@ -140,7 +137,7 @@ describe('a backend that never answers', () => {
   it.each(['http/protobuf', 'grpc'] as OtlpProtocol[])(
     'is given up on after timeoutMillis: flush returns in bounded time and the failure is counted (%s)',
     async (protocol) => {
-      receiver.respondWith(() => ({ blackhole: true }));
+      fixture.receiver.respondWith(() => ({ blackhole: true }));
       const tracer = startTracer({ protocol, timeoutMillis: 300 });
       expect(await pipeline(tracer)).toBe(42);
       const started = Date.now();
@@ -151,7 +148,7 @@ describe('a backend that never answers', () => {
 
       expect(traceRequests().length).toBeGreaterThanOrEqual(1);
       expect(traceRequests()[0]!.outcome?.kind).toBe('blackhole');
-      expect(receiver.spans()).toEqual([]);
+      expect(fixture.receiver.spans()).toEqual([]);
       expect(otelStats(tracer)).toMatchObject({
         exported: 0,
         queued: 0,

@@ -3,27 +3,13 @@
 // high-cardinality attributes, temporality, and log records correlated with the steps' spans.
 import { cost, createTracer, type Tracer } from '@spanchain/core';
 import { type OtelPluginOptions, type OtlpProtocol, otel, VERSION } from '@spanchain/otel';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type OtlpDataPoint,
-  type OtlpLogRecord,
-  type OtlpMetric,
-  type OtlpReceiver,
-  startOtlpReceiver,
-} from '../support/otlp-receiver.js';
+import { describe, expect, it } from 'vitest';
+import type { OtlpDataPoint, OtlpLogRecord, OtlpMetric } from '../support/otlp-receiver.js';
+import { useOtlpReceiver } from '../support/receiver-fixture.js';
 import { GEN_AI_BUCKET_BOUNDARIES, genAiMetrics, validateGenAiJson } from '../support/semconv.js';
 
-let receiver: OtlpReceiver;
-const tracers: Tracer[] = [];
-
-beforeEach(async () => {
-  receiver = await startOtlpReceiver();
-});
-
-afterEach(async () => {
-  await Promise.allSettled(tracers.splice(0).map((t) => t.shutdown()));
-  await receiver.close();
-});
+const fixture = useOtlpReceiver();
+const { tracers } = fixture;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -35,7 +21,7 @@ function startTracer(options: OtelPluginOptions = {}, use: Parameters<typeof cre
     ...use,
     plugins: [
       otel({
-        endpoint: protocol === 'grpc' ? receiver.grpcUrl : receiver.httpUrl,
+        endpoint: protocol === 'grpc' ? fixture.receiver.grpcUrl : fixture.receiver.httpUrl,
         batch: { scheduledDelayMillis: 10 },
         ...options,
       }),
@@ -66,12 +52,12 @@ const METRIC_ATTRIBUTES = new Set([
 
 /** The most recent export of a metric (cumulative exports repeat everything recorded so far). */
 function latest(name: string): OtlpMetric {
-  const metric = receiver
+  const metric = fixture.receiver
     .metrics()
     .filter((m) => m.name === name)
     .at(-1);
   if (!metric) {
-    const names = [...new Set(receiver.metrics().map((m) => m.name))].join(', ');
+    const names = [...new Set(fixture.receiver.metrics().map((m) => m.name))].join(', ');
     throw new Error(`no metric ${name}; got ${names || 'none'}`);
   }
   return metric;
@@ -169,7 +155,7 @@ describe('GenAI metrics', () => {
     const tracer = startTracer({ metrics: { exportIntervalMillis: 100 } });
     await runMixed(tracer);
     // No flush: the periodic reader must deliver on its own.
-    await receiver.waitFor(
+    await fixture.receiver.waitFor(
       (r) =>
         r.metrics().some((m) => m.name === TOKEN_USAGE) &&
         r.metrics().some((m) => m.name === DURATION && m.dataPoints.length >= 4) &&
@@ -211,12 +197,12 @@ describe('GenAI metrics', () => {
     // The chain is no GenAI operation: it gets spanchain's own histogram.
     expect(point(latest('spanchain.step.duration'), { 'spanchain.step.kind': 'chain' }).count).toBe(1);
 
-    const conventionMetrics = [...new Set(receiver.metrics().map((m) => m.name))].filter((n) =>
+    const conventionMetrics = [...new Set(fixture.receiver.metrics().map((m) => m.name))].filter((n) =>
       n.startsWith('gen_ai.'),
     );
     expect(conventionMetrics.sort()).toEqual([DURATION, TOKEN_USAGE]);
     for (const name of conventionMetrics) expectConventionMetric(latest(name));
-    for (const request of receiver.requests.filter((r) => r.signal === 'metrics')) {
+    for (const request of fixture.receiver.requests.filter((r) => r.signal === 'metrics')) {
       expect(request.path).toBe('/v1/metrics');
       expect(request.contentType).toBe('application/x-protobuf');
     }
@@ -226,10 +212,12 @@ describe('GenAI metrics', () => {
     const tracer = startTracer();
     const ids = await runMixed(tracer);
     await tracer.flush();
-    await receiver.waitFor((r) => r.metrics().some((m) => m.name === TOKEN_USAGE), 3000);
+    await fixture.receiver.waitFor((r) => r.metrics().some((m) => m.name === TOKEN_USAGE), 3000);
     const forbidden = [TRACE.userId, TRACE.sessionId, ids.traceId, ...ids.spanIds];
     expect(ids.spanIds).toHaveLength(5);
-    const points = receiver.metrics().flatMap((m) => m.dataPoints.map((p) => ({ metric: m.name, p })));
+    const points = fixture.receiver
+      .metrics()
+      .flatMap((m) => m.dataPoints.map((p) => ({ metric: m.name, p })));
     expect(points.length).toBeGreaterThan(5);
     for (const { metric, p } of points) {
       for (const [key, value] of Object.entries(p.attributes)) {
@@ -237,7 +225,7 @@ describe('GenAI metrics', () => {
         for (const id of forbidden) expect(String(value), `${metric}: ${key}`).not.toContain(id);
       }
     }
-    for (const request of receiver.requests.filter((r) => r.signal === 'metrics')) {
+    for (const request of fixture.receiver.requests.filter((r) => r.signal === 'metrics')) {
       for (const id of [TRACE.userId, TRACE.sessionId]) expect(request.body.includes(id)).toBe(false);
     }
   });
@@ -256,9 +244,12 @@ describe('GenAI metrics', () => {
     for await (const chunk of stream) text += chunk;
     expect(text).toBe('Hello there!');
     await tracer.flush();
-    await receiver.waitFor((r) => r.metrics().some((m) => m.name === TTFC) && r.spans().length === 1, 3000);
+    await fixture.receiver.waitFor(
+      (r) => r.metrics().some((m) => m.name === TTFC) && r.spans().length === 1,
+      3000,
+    );
 
-    const span = receiver.spans()[0]!;
+    const span = fixture.receiver.spans()[0]!;
     expect(span.spanId).toBe(spanId);
     expect(span.attributes['gen_ai.request.stream']).toBe(true);
     expect(span.attributes['spanchain.stream.chunks']).toBe(4);
@@ -299,10 +290,13 @@ describe('GenAI metrics', () => {
       });
     });
     await tracer.flush();
-    await receiver.waitFor((r) => r.metrics().some((m) => m.name === COST) && r.spans().length === 3, 3000);
+    await fixture.receiver.waitFor(
+      (r) => r.metrics().some((m) => m.name === COST) && r.spans().length === 3,
+      3000,
+    );
 
-    const usd = receiver.spans().find((s) => s.spanId === ids[0])!;
-    const eur = receiver.spans().find((s) => s.spanId === ids[1])!;
+    const usd = fixture.receiver.spans().find((s) => s.spanId === ids[0])!;
+    const eur = fixture.receiver.spans().find((s) => s.spanId === ids[1])!;
     expect(usd.attributes['spanchain.cost.currency']).toBe('USD');
     expect(eur.attributes['spanchain.cost.currency']).toBe('EUR');
     const usdTotal = usd.attributes['spanchain.cost.total'] as number;
@@ -333,11 +327,11 @@ describe('GenAI metrics', () => {
       });
     await call();
     await tracer.flush();
-    await receiver.waitFor((r) => r.metrics().some((m) => m.name === TOKEN_USAGE), 3000);
-    const first = receiver.metrics().length;
+    await fixture.receiver.waitFor((r) => r.metrics().some((m) => m.name === TOKEN_USAGE), 3000);
+    const first = fixture.receiver.metrics().length;
     await call();
     await tracer.flush();
-    await receiver.waitFor(
+    await fixture.receiver.waitFor(
       (r) =>
         r
           .metrics()
@@ -346,7 +340,7 @@ describe('GenAI metrics', () => {
       3000,
     );
 
-    for (const metric of receiver.metrics()) {
+    for (const metric of fixture.receiver.metrics()) {
       if (metric.type === 'histogram' || metric.type === 'sum')
         expect(metric.temporality, metric.name).toBe(wire);
     }
@@ -360,8 +354,8 @@ describe('GenAI metrics', () => {
     const tracer = startTracer({ protocol });
     await runMixed(tracer);
     await tracer.flush();
-    await receiver.waitFor((r) => r.metrics().some((m) => m.name === TOKEN_USAGE), 3000);
-    const requests = receiver.requests.filter((r) => r.signal === 'metrics');
+    await fixture.receiver.waitFor((r) => r.metrics().some((m) => m.name === TOKEN_USAGE), 3000);
+    const requests = fixture.receiver.requests.filter((r) => r.signal === 'metrics');
     expect(requests.length).toBeGreaterThan(0);
     for (const request of requests) {
       if (protocol === 'grpc') {
@@ -420,9 +414,9 @@ describe('log records', () => {
     const tracer = startTracer({ metrics: false, logs: true });
     const ids = await runMixed(tracer);
     await tracer.flush();
-    await receiver.waitFor((r) => stepRecords(r.logs()).length >= 5, 3000);
+    await fixture.receiver.waitFor((r) => stepRecords(r.logs()).length >= 5, 3000);
 
-    const records = stepRecords(receiver.logs());
+    const records = stepRecords(fixture.receiver.logs());
     expect(records).toHaveLength(5);
     expect(new Set(records.map((r) => r.spanId))).toEqual(new Set(ids.spanIds));
     for (const record of records) {
@@ -438,7 +432,7 @@ describe('log records', () => {
     expect(failed[0]!.body).toEqual(expect.stringContaining('503 from provider'));
     expect(records.filter((r) => r.severityNumber === 9)).toHaveLength(4);
 
-    const exceptions = receiver.logs().filter((l) => l.eventName === EXCEPTION);
+    const exceptions = fixture.receiver.logs().filter((l) => l.eventName === EXCEPTION);
     expect(exceptions).toHaveLength(1);
     expect(exceptions[0]!.spanId).toBe(failed[0]!.spanId);
     expect(exceptions[0]!.severityNumber).toBe(13);
@@ -447,8 +441,8 @@ describe('log records', () => {
       'exception.message': '503 from provider',
     });
     // Content capture is off by default: no details event.
-    expect(receiver.logs().filter((l) => l.eventName === DETAILS)).toEqual([]);
-    for (const request of receiver.requests.filter((r) => r.signal === 'logs')) {
+    expect(fixture.receiver.logs().filter((l) => l.eventName === DETAILS)).toEqual([]);
+    for (const request of fixture.receiver.requests.filter((r) => r.signal === 'logs')) {
       expect(request.path).toBe('/v1/logs');
     }
   });
@@ -457,12 +451,12 @@ describe('log records', () => {
     const tracer = startTracer({ metrics: false, logs: true, captureContent: 'event' });
     const ids = await runChat(tracer);
     await tracer.flush();
-    await receiver.waitFor(
+    await fixture.receiver.waitFor(
       (r) => r.logs().some((l) => l.eventName === DETAILS) && r.spans().length === 2,
       3000,
     );
 
-    const details = receiver.logs().filter((l) => l.eventName === DETAILS);
+    const details = fixture.receiver.logs().filter((l) => l.eventName === DETAILS);
     expect(details).toHaveLength(1);
     const event = details[0]!;
     expect([event.traceId, event.spanId]).toEqual([ids.traceId, ids.llmId]);
@@ -488,7 +482,7 @@ describe('log records', () => {
     ]);
     expect(event.attributes['gen_ai.request.model']).toBe('gpt-4o');
 
-    const llm = receiver.spans().find((s) => s.spanId === ids.llmId)!;
+    const llm = fixture.receiver.spans().find((s) => s.spanId === ids.llmId)!;
     for (const key of Object.keys(kinds)) expect(llm.attributes[key], key).toBeUndefined();
     expect(llm.attributes['gen_ai.usage.input_tokens']).toBe(40);
   });
@@ -497,14 +491,14 @@ describe('log records', () => {
     const tracer = startTracer({ metrics: false, logs: true, captureContent: 'span' });
     const ids = await runChat(tracer);
     await tracer.flush();
-    await receiver.waitFor((r) => stepRecords(r.logs()).length >= 2 && r.spans().length === 2, 3000);
+    await fixture.receiver.waitFor((r) => stepRecords(r.logs()).length >= 2 && r.spans().length === 2, 3000);
 
-    const llm = receiver.spans().find((s) => s.spanId === ids.llmId)!;
+    const llm = fixture.receiver.spans().find((s) => s.spanId === ids.llmId)!;
     const input = JSON.parse(llm.attributes['gen_ai.input.messages'] as string);
     expect(validateGenAiJson('input-messages', input).errors).toEqual([]);
     expect(typeof llm.attributes['gen_ai.output.messages']).toBe('string');
-    expect(receiver.logs().filter((l) => l.eventName === DETAILS)).toEqual([]);
-    expect(stepRecords(receiver.logs())).toHaveLength(2);
+    expect(fixture.receiver.logs().filter((l) => l.eventName === DETAILS)).toEqual([]);
+    expect(stepRecords(fixture.receiver.logs())).toHaveLength(2);
   });
 
   // The details event extends gen_ai.common: the operation name is required, error.type when the call failed.
@@ -520,8 +514,8 @@ describe('log records', () => {
       )
       .catch(() => undefined);
     await tracer.flush();
-    await receiver.waitFor((r) => r.logs().filter((l) => l.eventName === DETAILS).length >= 2, 3000);
-    const [ok, failed] = receiver.logs().filter((l) => l.eventName === DETAILS);
+    await fixture.receiver.waitFor((r) => r.logs().filter((l) => l.eventName === DETAILS).length >= 2, 3000);
+    const [ok, failed] = fixture.receiver.logs().filter((l) => l.eventName === DETAILS);
     expect(ok!.attributes['gen_ai.operation.name']).toBe('chat');
     expect(failed!.attributes['gen_ai.operation.name']).toBe('chat');
     expect(failed!.attributes['error.type']).toBe('rate_limit_exceeded');
@@ -539,17 +533,17 @@ it('a failed call has the same error.type on its span, its duration metric and i
     })
     .catch(() => undefined);
   await tracer.flush();
-  await receiver.waitFor(
+  await fixture.receiver.waitFor(
     (r) => r.spans().length === 1 && r.metrics().length > 0 && r.logs().length >= 2,
     3000,
   );
-  const spanType = receiver.spans()[0]!.attributes['error.type'];
-  expect(receiver.spans()[0]!.spanId).toBe(llmId);
+  const spanType = fixture.receiver.spans()[0]!.attributes['error.type'];
+  expect(fixture.receiver.spans()[0]!.spanId).toBe(llmId);
   expect(spanType).toBe('rate_limit_exceeded');
   expect(point(latest(DURATION), { 'gen_ai.operation.name': 'chat' }).attributes['error.type']).toBe(
     spanType,
   );
-  const records = receiver.logs().filter((l) => l.spanId === llmId && 'error.type' in l.attributes);
+  const records = fixture.receiver.logs().filter((l) => l.spanId === llmId && 'error.type' in l.attributes);
   expect(records.length).toBeGreaterThanOrEqual(2); // the step record and the exception event
   for (const record of records) expect(record.attributes['error.type'], record.eventName).toBe(spanType);
 });
@@ -559,12 +553,15 @@ it('metrics and log records name the same instrumentation scope (with version) a
   const tracer = startTracer({ logs: true });
   await runChat(tracer);
   await tracer.flush();
-  await receiver.waitFor((r) => r.spans().length > 0 && r.metrics().length > 0 && r.logs().length > 0, 3000);
+  await fixture.receiver.waitFor(
+    (r) => r.spans().length > 0 && r.metrics().length > 0 && r.logs().length > 0,
+    3000,
+  );
   const scopes = [
-    ...receiver.spans().map((s) => s.scope),
-    ...receiver.metrics().map((m) => m.scope),
-    ...receiver.logs().map((l) => l.scope),
+    ...fixture.receiver.spans().map((s) => s.scope),
+    ...fixture.receiver.metrics().map((m) => m.scope),
+    ...fixture.receiver.logs().map((l) => l.scope),
   ];
-  expect(receiver.spans()[0]!.scope).toEqual({ name: '@spanchain/otel', version: VERSION });
+  expect(fixture.receiver.spans()[0]!.scope).toEqual({ name: '@spanchain/otel', version: VERSION });
   for (const scope of scopes) expect(scope).toEqual({ name: '@spanchain/otel', version: VERSION });
 });
