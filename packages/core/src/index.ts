@@ -92,6 +92,7 @@ export {
   type PluginCounters,
   type PluginFactory,
   type PluginStats,
+  type RemoteParent,
 } from './plugin.js';
 export { pluginPackageName, resolvePluginPackage } from './plugin-loader.js';
 export {

@@ -1,9 +1,13 @@
 import type { ErrorReporter } from './error-handler.js';
-import type { FlushReport, HookOptions, Plugin, PluginStats } from './plugin.js';
+import { isValidSpanId, isValidTraceId } from './ids.js';
+import type { FlushReport, HookOptions, Plugin, PluginStats, RemoteParent } from './plugin.js';
 import { scrubSecrets } from './secrets.js';
 import type { Step } from './step.js';
 
-type Hook = 'onStart' | 'onEnd' | 'flush' | 'shutdown';
+type Hook = 'onStart' | 'onEnd' | 'flush' | 'shutdown' | 'inject' | 'extract';
+
+/** Headers only the core writes. */
+const RESERVED_HEADERS = new Set(['traceparent', 'tracestate']);
 
 interface Slot {
   plugin: Plugin;
@@ -33,6 +37,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 export class PluginHost {
   private readonly slots: Slot[] = [];
   private startSlots: Slot[] = [];
+  private injectSlots: Slot[] = [];
+  private extractSlots: Slot[] = [];
 
   constructor(private readonly errors: ErrorReporter) {}
 
@@ -40,6 +46,58 @@ export class PluginHost {
     const slot = { plugin, received: 0, hookErrors: 0 };
     this.slots.push(slot);
     if (typeof plugin.onStart === 'function') this.startSlots = [...this.startSlots, slot];
+    if (typeof plugin.inject === 'function') this.injectSlots = [...this.injectSlots, slot];
+    if (typeof plugin.extract === 'function') this.extractSlots = [...this.extractSlots, slot];
+  }
+
+  get injects(): boolean {
+    return this.injectSlots.length > 0;
+  }
+
+  get extracts(): boolean {
+    return this.extractSlots.length > 0;
+  }
+
+  /**
+   * The plugins' own propagation headers for `step`. `traceparent`/`tracestate` stay the core's;
+   * `baggage` values of several plugins are joined as W3C baggage members.
+   */
+  inject(step: Step): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const slot of this.injectSlots) {
+      const headers: Record<string, string> = {};
+      try {
+        slot.plugin.inject!(step, headers);
+      } catch (error) {
+        this.failed(slot, 'inject', error);
+        continue;
+      }
+      for (const [rawName, value] of Object.entries(headers)) {
+        const name = rawName.toLowerCase();
+        if (typeof value !== 'string' || value === '' || RESERVED_HEADERS.has(name)) continue;
+        out[name] = name === 'baggage' && out.baggage ? `${out.baggage},${value}` : value;
+      }
+    }
+    return out;
+  }
+
+  /** The first valid parent a plugin reads from its own headers; every plugin is asked. */
+  extract(get: (name: string) => string | undefined, current?: RemoteParent): RemoteParent | undefined {
+    let found: RemoteParent | undefined;
+    for (const slot of this.extractSlots) {
+      let answer: RemoteParent | undefined;
+      try {
+        answer = slot.plugin.extract!(get, current);
+      } catch (error) {
+        this.failed(slot, 'extract', error);
+        continue;
+      }
+      if (answer === undefined || answer === null || found !== undefined) continue;
+      if (isValidTraceId(answer.traceId) && isValidSpanId(answer.spanId)) found = answer;
+      else
+        this.errors.warn(`plugin:${slot.plugin.name}.extract`, 'returned a parent with invalid ids; ignored');
+    }
+    return found;
   }
 
   get size(): number {

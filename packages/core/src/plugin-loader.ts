@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ErrorReporter } from './error-handler.js';
 import { SpanchainError } from './errors.js';
-import { type HookOptions, isPlugin, type Plugin, type PluginFactory } from './plugin.js';
+import { type HookOptions, isPlugin, type Plugin, type PluginFactory, type RemoteParent } from './plugin.js';
 import type { Step } from './step.js';
 
 /** `otel` → `@spanchain/otel`; a scoped or path-like name is taken as it is. */
@@ -102,6 +102,14 @@ export class DeferredPlugin implements Plugin {
 
   onStart(step: Step): void {
     this.target?.onStart?.(step);
+  }
+
+  inject(step: Step, headers: Record<string, string>): void {
+    this.target?.inject?.(step, headers);
+  }
+
+  extract(get: (name: string) => string | undefined, current?: RemoteParent): RemoteParent | undefined {
+    return this.target?.extract?.(get, current);
   }
 
   onEnd(step: Step): void {

@@ -40,6 +40,29 @@ export interface Plugin {
   middleware?: Middleware;
   /** The plugin's own counters, merged into `tracer.stats()`. */
   stats?(): Partial<PluginCounters>;
+  /**
+   * Adds this backend's own propagation headers for `step` (LangSmith's `langsmith-trace`, …)
+   * when `tracer.inject()` runs. `traceparent` and `tracestate` are the core's and cannot be
+   * set here; a `baggage` value is appended to the W3C baggage members. Must be cheap.
+   */
+  inject?(step: Step, headers: Record<string, string>): void;
+  /**
+   * Reads this backend's own propagation headers when `tracer.extract()` runs. `current` is the
+   * parent read from `traceparent`, if any. Returning a parent continues that trace when the
+   * headers carry no valid `traceparent` (the first plugin to answer wins); with a valid
+   * `traceparent` the answer is ignored, but the plugin may still keep what it needs.
+   */
+  extract?(get: (name: string) => string | undefined, current?: RemoteParent): RemoteParent | undefined;
+}
+
+/** A parent in another process, as W3C ids. */
+export interface RemoteParent {
+  /** 32 lowercase hex characters. */
+  traceId: string;
+  /** 16 lowercase hex characters. */
+  spanId: string;
+  /** W3C trace flags; 1 (sampled) when left out. */
+  traceFlags?: number;
 }
 
 /** A plugin package's entry: `createPlugin(options?)` (or the default export). */

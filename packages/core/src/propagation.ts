@@ -28,7 +28,7 @@ function isHeadersLike(carrier: HeaderCarrier): carrier is { get(name: string): 
   return typeof (carrier as { get?: unknown }).get === 'function';
 }
 
-function readHeader(carrier: HeaderCarrier, name: string): string | undefined {
+export function readHeader(carrier: HeaderCarrier, name: string): string | undefined {
   if (isHeadersLike(carrier)) return carrier.get(name) ?? undefined;
   const record = carrier as Record<string, string | string[] | undefined>;
   let value = record[name];
@@ -90,6 +90,43 @@ export function injectContext(ctx: Context, carrier: HeaderCarrier, errors: Erro
       for (const [name, value] of Object.entries(headers)) carrier.set(name, value);
     } else {
       propagator.inject(ctx, carrier, defaultTextMapSetter);
+    }
+  } catch (error) {
+    errors.report('propagation.inject', error);
+  }
+}
+
+// Plugins' own headers (LangSmith's dotted order grows with the depth of the tree) get the
+// baggage bound: past it a header is not a propagation header any more.
+const MAX_PLUGIN_HEADER = 8_192;
+
+/** A bounded, never-throwing header reader for plugins' `extract` hooks. */
+export function headerGetter(carrier: HeaderCarrier): (name: string) => string | undefined {
+  return (name) => {
+    try {
+      const value = readHeader(carrier, name.toLowerCase());
+      return value !== undefined && value.length <= MAX_PLUGIN_HEADER ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+/** Adds plugins' headers to `carrier`; a `baggage` value joins the members already there. */
+export function writeHeaders(
+  carrier: HeaderCarrier,
+  headers: Record<string, string>,
+  errors: ErrorReporter,
+): void {
+  try {
+    for (const [name, value] of Object.entries(headers)) {
+      const existing = name === 'baggage' ? readHeader(carrier, name) : undefined;
+      const full = existing ? `${existing},${value}` : value;
+      if (isHeadersLike(carrier)) {
+        if (typeof carrier.set === 'function') carrier.set(name, full);
+      } else {
+        (carrier as Record<string, string | string[] | undefined>)[name] = full;
+      }
     }
   } catch (error) {
     errors.report('propagation.inject', error);

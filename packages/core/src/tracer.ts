@@ -25,7 +25,13 @@ import type { FlushReport, Plugin, PluginStats } from './plugin.js';
 import { PluginHost } from './plugin-host.js';
 import { DeferredPlugin, resolvePluginPackage } from './plugin-loader.js';
 import { createConsolePlugin } from './plugins/console/index.js';
-import { extractContext, type HeaderCarrier, injectContext } from './propagation.js';
+import {
+  extractContext,
+  type HeaderCarrier,
+  headerGetter,
+  injectContext,
+  writeHeaders,
+} from './propagation.js';
 import { Settling } from './settling.js';
 import { STEP_KINDS, type Step, type StepKind } from './step.js';
 import { createStepRecord, type StepDefaults } from './step-factory.js';
@@ -293,6 +299,10 @@ export class Tracer {
     if (from && typeof (from as Context).getValue === 'function') ctx = from as Context;
     else if (from) ctx = (from as StepHandle).context();
     injectContext(ctx, carrier, this.errors);
+    if (this.host.injects) {
+      const step = ctx.getValue(STEP_CONTEXT_KEY) as Step | undefined;
+      if (step !== undefined) writeHeaders(carrier, this.host.inject(step), this.errors);
+    }
     return carrier;
   }
 
@@ -303,7 +313,22 @@ export class Tracer {
    * @example otelContext.with(tracer.extract(req.headers), () => tracer.agent('handle', run));
    */
   extract(carrier: HeaderCarrier): Context {
-    return extractContext(carrier, this.errors, ROOT_CONTEXT);
+    const ctx = extractContext(carrier, this.errors, ROOT_CONTEXT);
+    if (!this.host.extracts || carrier === null || typeof carrier !== 'object') return ctx;
+    // Plugins read their own headers (LangSmith's `langsmith-trace`); one of them may name the
+    // parent when no traceparent came.
+    const current = ctx === ROOT_CONTEXT ? undefined : trace.getSpanContext(ctx);
+    const answer = this.host.extract(
+      headerGetter(carrier),
+      current && { traceId: current.traceId, spanId: current.spanId, traceFlags: current.traceFlags },
+    );
+    if (current !== undefined || answer === undefined) return ctx;
+    return trace.setSpanContext(ctx, {
+      traceId: answer.traceId,
+      spanId: answer.spanId,
+      traceFlags: (answer.traceFlags ?? 1) & 0xff,
+      isRemote: true,
+    });
   }
 
   /** Runs `fn` with the trace continued from incoming headers. */
