@@ -61,6 +61,14 @@ const FIXTURES: ReadonlyArray<{ fixture: string; source: string; sha256: string 
       source: `${SEMCONV}/docs/gen-ai/${f}`,
       sha256: sha256!,
     })),
+    [
+      { fixture: 'langsmith/openapi.json', source: 'langsmith/openapi.json', sha256: 'c649177d4c54' },
+      {
+        fixture: 'openinference/semconv-constants.json',
+        source: 'openinference/semconv-constants.json',
+        sha256: 'cb3dc424ff30',
+      },
+    ],
   );
 
 const sha12 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 12);
