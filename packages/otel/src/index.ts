@@ -25,6 +25,7 @@ export {
   PROTOCOLS,
   type ResolvedOtelOptions,
   resolveOtelOptions,
+  type StepResource,
 } from './options.js';
 export { OtelPlugin, otel } from './plugin.js';
 export { StepSpan } from './step-span.js';

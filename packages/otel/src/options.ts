@@ -50,6 +50,9 @@ export {
 
 export type HeadersInput = Record<string, string> | ((step: Step) => Record<string, string> | undefined);
 
+/** Resource attributes of one step, on top of the plugin's (see the `stepResource` option). */
+export type StepResource = (step: Step) => Record<string, string | number | boolean> | undefined;
+
 const fn = (what: string) =>
   z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', `expected ${what}`);
 const objectWith = (what: string, method: string) =>
@@ -174,6 +177,13 @@ export const OtelPluginOptionsSchema = z
      * `StepMapper`); the Langfuse and Phoenix plugins are this plugin with their own mapper.
      */
     mapper: fn('a function (step, options) => span data').optional(),
+    /**
+     * For plugin authors: resource attributes that depend on the step (Phoenix's per-request
+     * project), added to the plugin's own. Steps with different values are exported under
+     * different resources; return the same object for the same values (it is keyed by identity
+     * first). `undefined` adds nothing. Not with `tracerProvider`, whose resource is the app's.
+     */
+    stepResource: fn('a function (step) => resource attributes').optional(),
     /** For plugin authors: the instrumentation scope of the spans. Default `@spanchain/otel` and its version. */
     scope: z
       .object({ name: z.string().min(1), version: z.string().optional() })
@@ -184,9 +194,17 @@ export const OtelPluginOptionsSchema = z
 
 export type OtelPluginOptions = Omit<
   z.input<typeof OtelPluginOptionsSchema>,
-  'exporter' | 'headers' | 'spanProcessors' | 'tracerProvider' | 'metrics' | 'logs' | 'mapper'
+  | 'exporter'
+  | 'headers'
+  | 'spanProcessors'
+  | 'tracerProvider'
+  | 'metrics'
+  | 'logs'
+  | 'mapper'
+  | 'stepResource'
 > & {
   mapper?: StepMapper;
+  stepResource?: StepResource;
   exporter?: 'otlp' | 'console' | 'memory' | SpanExporter;
   headers?: HeadersInput;
   spanProcessors?: SpanProcessor[];
@@ -244,6 +262,7 @@ export interface ResolvedOtelOptions {
   logs: false | { loggerProvider: LoggerProvider | undefined };
   debug: boolean;
   mapper: StepMapper | undefined;
+  stepResource: StepResource | undefined;
   scope: { name: string; version?: string } | undefined;
 }
 
@@ -395,6 +414,7 @@ export function resolveOtelOptions(
     logs,
     debug: options.debug ?? envBoolean('OTEL_DEBUG', env) ?? false,
     mapper: options.mapper,
+    stepResource: options.stepResource,
     scope: options.scope,
   };
 }

@@ -251,6 +251,45 @@ describe('for plugin authors', () => {
     expect(span?.attributes).toEqual({ 'custom.kind': 'tool', 'custom.content': false });
     expect(span?.instrumentationScope).toEqual({ name: '@spanchain/custom', version: '9.9.9' });
   });
+
+  it('adds per-step resource attributes, one resource per distinct value, and survives a throwing hook', async () => {
+    const projects: Record<string, Record<string, string>> = { a: { project: 'a' }, b: { project: 'b' } };
+    const reports: InternalErrorReport[] = [];
+    const { setErrorHandler } = await import('@spanchain/core');
+    setErrorHandler((r) => reports.push(r));
+    const { plugin, tracer } = setup({
+      resourceAttributes: { team: 'search' },
+      stepResource: (step) => {
+        if (step.name === 'boom') throw new Error('no project');
+        return projects[String(step.metadata?.project)];
+      },
+    });
+    try {
+      for (const project of ['a', 'b', 'a', 'none']) {
+        await tracer.chain({ name: `step-${project}`, metadata: { project } }, async () => 1);
+      }
+      await tracer.chain('boom', async () => 1);
+      await tracer.flush();
+    } finally {
+      setErrorHandler();
+    }
+    const spans = spansOf(plugin.memory);
+    const resourceOf = (name: string) => named(spans, name).resource;
+    expect(resourceOf('step-a').attributes).toMatchObject({
+      project: 'a',
+      team: 'search',
+      'service.name': 'svc',
+    });
+    expect(resourceOf('step-b').attributes.project).toBe('b');
+    expect(resourceOf('step-none').attributes.project).toBeUndefined();
+    expect(resourceOf('boom').attributes.project).toBeUndefined();
+    // The same values give the same resource object (the exporter groups spans by it).
+    const sameA = spans.filter((s) => s.name === 'step-a').map((s) => s.resource);
+    expect(sameA).toHaveLength(2);
+    expect(sameA[0]).toBe(sameA[1]);
+    expect(resourceOf('step-a')).not.toBe(resourceOf('step-b'));
+    expect(reports.map((r) => r.source)).toContain('plugin:otel.stepResource');
+  });
 });
 
 describe('debug output', () => {

@@ -57,6 +57,8 @@ export class OtelPlugin implements Plugin {
   /** Header sets by key, for pipelines created from a headers function. */
   private readonly headersByKey = new Map<string, Record<string, string>>();
   private readonly resources = new Map<string, Resource>();
+  /** Keys of `stepResource` results, by identity. */
+  private readonly resourceKeys = new WeakMap<object, string>();
   private readonly folded = new Map<string, StepOf<'llm'>>();
   private readonly endedParents: RecentSet | undefined;
   private metricsRecorder: GenAiMetrics | undefined;
@@ -135,9 +137,32 @@ export class OtelPlugin implements Plugin {
     this.errors.report(`plugin:${this.name}.export`, error);
   }
 
+  /** The step's own resource attributes (`stepResource`), or undefined; a throwing function adds none. */
+  private stepResource(step: Step): Record<string, string | number | boolean> | undefined {
+    const fn = this.settings.stepResource;
+    if (fn === undefined) return undefined;
+    try {
+      const extra = fn(step);
+      return extra !== null && typeof extra === 'object' ? extra : undefined;
+    } catch (error) {
+      this.errors.report(`plugin:${this.name}.stepResource`, error);
+      return undefined;
+    }
+  }
+
   private resourceFor(step: Step): Resource {
     const serviceName = this.settings.serviceName ?? step.serviceName;
-    let resource = this.resources.get(serviceName);
+    const extra = this.stepResource(step);
+    let key = serviceName;
+    if (extra !== undefined) {
+      let extraKey = this.resourceKeys.get(extra);
+      if (extraKey === undefined) {
+        extraKey = stableKey(extra);
+        this.resourceKeys.set(extra, extraKey);
+      }
+      key = `${serviceName}\u0002${extraKey}`;
+    }
+    let resource = this.resources.get(key);
     if (resource === undefined) {
       if (this.resources.size >= MAX_RESOURCES) this.resources.clear();
       resource = resourceFromAttributes({
@@ -145,9 +170,10 @@ export class OtelPlugin implements Plugin {
         'telemetry.sdk.language': 'nodejs',
         'telemetry.sdk.version': VERSION,
         ...this.settings.resourceAttributes,
+        ...extra,
         'service.name': serviceName,
       });
-      this.resources.set(serviceName, resource);
+      this.resources.set(key, resource);
     }
     return resource;
   }

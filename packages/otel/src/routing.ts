@@ -197,7 +197,7 @@ export class RecentSet {
   }
 }
 
-export function stableKey(headers: Record<string, string>): string {
+export function stableKey(headers: Record<string, string | number | boolean>): string {
   return Object.keys(headers)
     .sort()
     .map((k) => `${k.toLowerCase()}\u0000${headers[k]}`)
