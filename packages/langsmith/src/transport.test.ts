@@ -1,0 +1,630 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Run, Target } from './run.js';
+import {
+  backoffMillis,
+  type FetchFunction,
+  type FetchRequest,
+  type FetchResponse,
+  parseRetryAfter,
+  RunTransport,
+  type RunTransportOptions,
+  TRANSPORT_DEFAULTS,
+  targetKey,
+} from './transport.js';
+
+const KEY = 'lsv2_pt_0123456789abcdef0123456789abcdef_0123456789';
+const TARGET: Target = { endpoint: 'https://ls.test', apiKey: KEY, project: 'proj' };
+
+interface Item {
+  id: string;
+  n: number;
+  text?: string;
+  fail?: boolean;
+  bigint?: boolean;
+}
+
+const item = (n: number, text?: string): Item => ({
+  id: randomUUID(),
+  n,
+  ...(text !== undefined && { text }),
+});
+
+function toRun(i: Item, target: Target): Run {
+  if (i.fail) throw new Error(`cannot map item ${i.n} (key ${target.apiKey})`);
+  return {
+    id: i.id,
+    trace_id: i.id,
+    dotted_order: `20240919T171648521001Z${i.id}`,
+    name: `item-${i.n}`,
+    run_type: 'chain',
+    start_time: '2024-09-19T17:16:48.521001Z',
+    end_time: '2024-09-19T17:16:48.600001Z',
+    inputs: { n: i.n, ...(i.bigint && { big: 1n }) },
+    outputs: { text: i.text ?? '' },
+    session_name: target.project,
+  };
+}
+
+interface Call {
+  url: string;
+  headers: Record<string, string>;
+  runs: Record<string, unknown>[];
+  partNames: string[];
+  rawBytes: number;
+  at: number;
+}
+
+/** Decodes what the transport sent (gzip, multipart or batch) with a parser independent of it. */
+function decode(init: FetchRequest): Omit<Call, 'url' | 'at'> {
+  const headers = init.headers;
+  let body = Buffer.from(init.body);
+  if (headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+  const type = headers['content-type'] ?? '';
+  if (type === 'application/json') {
+    const parsed = JSON.parse(body.toString('utf8')) as { post: Record<string, unknown>[] };
+    return { headers, runs: parsed.post, partNames: [], rawBytes: body.length };
+  }
+  const boundary = type.split('boundary=')[1]!;
+  const byId = new Map<string, Record<string, unknown>>();
+  const partNames: string[] = [];
+  for (const piece of body.toString('utf8').split(`--${boundary}`).slice(1, -1)) {
+    const [head, ...rest] = piece.slice(2, -2).split('\r\n\r\n');
+    const name = /name="([^"]+)"/.exec(head!)![1]!;
+    partNames.push(name);
+    const value = JSON.parse(rest.join('\r\n\r\n'));
+    const [, id, field] = name.split('.');
+    const run = byId.get(id!) ?? {};
+    if (field === undefined) Object.assign(run, value);
+    else run[field] = value;
+    byId.set(id!, run);
+  }
+  return { headers, runs: [...byId.values()], partNames, rawBytes: body.length };
+}
+
+type Answer = { status: number; headers?: Record<string, string>; body?: string } | 'hang' | Error;
+
+/** A fetch that records calls and answers with `answer(callIndex, call)`. 'hang' waits for the abort signal. */
+function fakeFetch(answer: (index: number, call: Call) => Answer = () => ({ status: 202 })) {
+  const calls: Call[] = [];
+  const fetch: FetchFunction = async (url, init) => {
+    const call: Call = { url, ...decode(init), at: Date.now() };
+    calls.push(call);
+    const a = answer(calls.length - 1, call);
+    if (a instanceof Error) throw a;
+    if (a === 'hang') {
+      return new Promise<FetchResponse>((_resolve, reject) => {
+        init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), {
+          once: true,
+        });
+      });
+    }
+    const headers = new Map(Object.entries(a.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    return {
+      status: a.status,
+      headers: { get: (name: string) => headers.get(name.toLowerCase()) ?? null },
+      text: async () => a.body ?? '',
+    };
+  };
+  return { fetch, calls };
+}
+
+const transports: RunTransport<Item>[] = [];
+afterEach(async () => {
+  await Promise.all(transports.splice(0).map((t) => t.shutdown(Date.now() + 1000)));
+});
+
+function make(options: Partial<RunTransportOptions<Item>> & { fetch: FetchFunction }): RunTransport<Item> {
+  const transport = new RunTransport<Item>({
+    build: toRun,
+    flushIntervalMillis: 20,
+    retryBaseMillis: 10,
+    retryMaxMillis: 100,
+    ...options,
+  });
+  transports.push(transport);
+  return transport;
+}
+
+const sum = (d: Record<string, number>) => Object.values(d).reduce((a, b) => a + b, 0);
+
+/** Every item is in exactly one place. */
+function expectBalanced(transport: RunTransport<Item>, enqueued: number) {
+  const s = transport.stats();
+  expect(s.exported + s.queued + sum(s.dropped)).toBe(enqueued);
+}
+
+async function until(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** CPU time of the calling thread in ms (Linux), or undefined where /proc is not available. */
+function threadCpuMillis(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Watches event-loop turns (2 ms ticks). `maxTurn` is the most main-thread CPU time spent between
+ * two ticks — what a turn that does not yield costs — measured from /proc where available, so
+ * that time the thread waited for a shared CPU does not count. Elsewhere it falls back to wall
+ * time minus GC pauses. `maxGap` is the longest wall-clock gap, for the record.
+ */
+function watchEventLoop(): () => { maxTurn: number; maxGap: number; measure: 'cpu' | 'wall' } {
+  const gaps: Array<{ from: number; to: number; cpu?: number }> = [];
+  const gcs: Array<[number, number]> = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push([e.startTime, e.duration]);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  let last = performance.now();
+  let lastCpu = threadCpuMillis();
+  const tick = () => {
+    const now = performance.now();
+    const cpu = threadCpuMillis();
+    gaps.push({
+      from: last,
+      to: now,
+      ...(cpu !== undefined && lastCpu !== undefined && { cpu: cpu - lastCpu }),
+    });
+    last = now;
+    lastCpu = cpu;
+  };
+  const timer = setInterval(tick, 2);
+  return () => {
+    tick(); // a loop blocked to the end shows here
+    clearInterval(timer);
+    for (const e of observer.takeRecords()) gcs.push([e.startTime, e.duration]);
+    observer.disconnect();
+    const measure = gaps.every((g) => g.cpu !== undefined) ? 'cpu' : 'wall';
+    let maxTurn = 0;
+    let maxGap = 0;
+    for (const { from, to, cpu } of gaps) {
+      const gc = gcs.filter(([at]) => at >= from && at < to).reduce((n, [, d]) => n + d, 0);
+      maxGap = Math.max(maxGap, to - from);
+      maxTurn = Math.max(maxTurn, measure === 'cpu' ? cpu! : to - from - gc);
+    }
+    return { maxTurn, maxGap, measure };
+  };
+}
+
+describe('enqueue', () => {
+  it('does no work in the caller: build runs later, in the background', async () => {
+    let built = 0;
+    const { fetch, calls } = fakeFetch();
+    const t = make({
+      fetch,
+      build: (i, target) => {
+        built++;
+        return toRun(i, target);
+      },
+    });
+    expect(t.enqueue(TARGET, item(1))).toBe(true);
+    expect(built).toBe(0);
+    expect(calls).toHaveLength(0);
+    expect(t.stats()).toMatchObject({ queued: 1, exported: 0 });
+    await until(() => t.stats().exported === 1);
+    expect(built).toBe(1);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('sends a partial batch after flushIntervalMillis without any flush call', async () => {
+    const { fetch, calls } = fakeFetch();
+    const t = make({ fetch, flushIntervalMillis: 50 });
+    const start = Date.now();
+    t.enqueue(TARGET, item(1));
+    await until(() => calls.length === 1);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(40);
+  });
+
+  it('sends a full batch right away, without waiting for the interval', async () => {
+    const { fetch, calls } = fakeFetch();
+    const t = make({ fetch, flushIntervalMillis: 60_000, maxBatchRuns: 10 });
+    const start = Date.now();
+    for (let n = 0; n < 10; n++) t.enqueue(TARGET, item(n));
+    await until(() => calls.length === 1, 2000);
+    expect(Date.now() - start).toBeLessThan(1000);
+    expect(calls[0]!.runs).toHaveLength(10);
+  });
+
+  it('drops new items beyond maxQueueRuns (queue-full) and says so', async () => {
+    const { fetch } = fakeFetch();
+    const t = make({ fetch, maxQueueRuns: 5, flushIntervalMillis: 60_000 });
+    const accepted = Array.from({ length: 8 }, (_, n) => t.enqueue(TARGET, item(n)));
+    expect(accepted).toEqual([true, true, true, true, true, false, false, false]);
+    expect(t.stats().dropped['queue-full']).toBe(3);
+    expect(t.targetStats()[0]!.dropped['queue-full']).toBe(3);
+    expectBalanced(t, 8);
+    await t.flush(Date.now() + 2000);
+    expect(t.stats().exported).toBe(5);
+    expect(t.enqueue(TARGET, item(9))).toBe(true); // room again once sent
+  });
+
+  it('never throws, whatever it is given', () => {
+    const errors: string[] = [];
+    const { fetch } = fakeFetch();
+    const t = make({ fetch, onError: (_s, m) => errors.push(m) });
+    expect(t.enqueue(undefined as unknown as Target, item(1))).toBe(false);
+    expect(t.enqueue({ endpoint: 'x' } as Target, item(1))).toBe(false);
+    expect(t.stats().dropped['invalid-target']).toBe(2);
+    expect(errors).toHaveLength(1);
+  });
+});
+
+describe('batching', () => {
+  it('cuts batches at maxBatchRuns', async () => {
+    const { fetch, calls } = fakeFetch();
+    const t = make({ fetch, maxBatchRuns: 100 });
+    const items = Array.from({ length: 250 }, (_, n) => item(n));
+    for (const i of items) t.enqueue(TARGET, i);
+    expect(await t.flush(Date.now() + 3000)).toBe(true);
+    expect(calls.map((c) => c.runs.length).sort((a, b) => b - a)).toEqual([100, 100, 50]);
+    const sent = calls.flatMap((c) => c.runs.map((r) => r.id)).sort();
+    expect(sent).toEqual(items.map((i) => i.id).sort());
+    expect(t.stats()).toMatchObject({ exported: 250, queued: 0, failed: 0, bufferedBytes: 0 });
+  });
+
+  it('cuts batches at maxBatchBytes (uncompressed) and drops a run too big for any batch', async () => {
+    const { fetch, calls } = fakeFetch();
+    const errors: string[] = [];
+    const t = make({ fetch, maxBatchBytes: 8 * 1024, onError: (_s, m) => errors.push(m) });
+    for (let n = 0; n < 20; n++) t.enqueue(TARGET, item(n, 'x'.repeat(1000)));
+    t.enqueue(TARGET, item(99, 'y'.repeat(10_000)));
+    expect(await t.flush(Date.now() + 3000)).toBe(true);
+    expect(calls.length).toBeGreaterThanOrEqual(3);
+    for (const c of calls) expect(c.rawBytes).toBeLessThanOrEqual(8 * 1024);
+    expect(calls.reduce((n, c) => n + c.runs.length, 0)).toBe(20);
+    expect(t.stats().dropped['run-too-large']).toBe(1);
+    expect(errors.join('\n')).toMatch(/over maxBatchBytes/);
+  });
+
+  it('sends multipart, gzipped, with the LangSmith headers', async () => {
+    const { fetch, calls } = fakeFetch();
+    const t = make({ fetch, userAgent: 'test-agent/1' });
+    const i = item(1, 'hello');
+    t.enqueue({ ...TARGET, endpoint: 'https://ls.test/api/v1/', workspaceId: 'ws-1' }, i);
+    await t.flush(Date.now() + 2000);
+    const c = calls[0]!;
+    expect(c.url).toBe('https://ls.test/api/v1/runs/multipart');
+    expect(c.headers['x-api-key']).toBe(KEY);
+    expect(c.headers['x-tenant-id']).toBe('ws-1');
+    expect(c.headers['content-encoding']).toBe('gzip');
+    expect(c.headers['user-agent']).toBe('test-agent/1');
+    expect(c.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/);
+    expect(c.partNames).toEqual([`post.${i.id}`, `post.${i.id}.inputs`, `post.${i.id}.outputs`]);
+    expect(c.runs[0]).toEqual(toRun(i, TARGET));
+  });
+
+  it('sends /runs/batch JSON, uncompressed, in batch mode', async () => {
+    const { fetch, calls } = fakeFetch();
+    const t = make({ fetch, mode: 'batch' });
+    const i = item(1);
+    t.enqueue(TARGET, i);
+    await t.flush(Date.now() + 2000);
+    expect(calls[0]!.url).toBe('https://ls.test/runs/batch');
+    expect(calls[0]!.headers['content-type']).toBe('application/json');
+    expect(calls[0]!.headers['content-encoding']).toBeUndefined();
+    expect(calls[0]!.headers['x-tenant-id']).toBeUndefined();
+    expect(calls[0]!.runs).toEqual([toRun(i, TARGET)]);
+  });
+
+  it('does not gzip when compression is none', async () => {
+    const { fetch, calls } = fakeFetch();
+    const t = make({ fetch, compression: 'none' });
+    t.enqueue(TARGET, item(1));
+    await t.flush(Date.now() + 2000);
+    expect(calls[0]!.headers['content-encoding']).toBeUndefined();
+  });
+
+  it('keeps targets apart: one request never mixes keys, projects, workspaces or endpoints', async () => {
+    const { fetch, calls } = fakeFetch();
+    const t = make({ fetch });
+    const targets: Target[] = [
+      TARGET,
+      { ...TARGET, apiKey: `${KEY}-other` },
+      { ...TARGET, project: 'other' },
+      { ...TARGET, workspaceId: 'ws' },
+      { ...TARGET, endpoint: 'https://eu.ls.test' },
+    ];
+    for (let n = 0; n < 50; n++) t.enqueue(targets[n % targets.length]!, item(n));
+    await t.flush(Date.now() + 3000);
+    expect(calls).toHaveLength(5);
+    const seen = new Set<string>();
+    for (const c of calls) {
+      const projects = new Set(c.runs.map((r) => r.session_name));
+      expect(projects.size).toBe(1);
+      seen.add(`${c.url} ${c.headers['x-api-key']} ${c.headers['x-tenant-id']} ${[...projects][0]}`);
+      expect(c.runs).toHaveLength(10);
+    }
+    expect(seen.size).toBe(5);
+    expect(t.targetStats()).toHaveLength(5);
+    for (const s of t.targetStats()) expect(s.exported).toBe(10);
+  });
+
+  it('sets the run’s project from its target', async () => {
+    const { fetch, calls } = fakeFetch();
+    const t = make({ fetch, build: (i, target) => ({ ...toRun(i, target), session_name: 'wrong' }) });
+    t.enqueue({ ...TARGET, project: 'right' }, item(1));
+    await t.flush(Date.now() + 2000);
+    expect(calls[0]!.runs[0]!.session_name).toBe('right');
+  });
+
+  it('drops items whose build or encoding fails, and delivers the rest', async () => {
+    const { fetch, calls } = fakeFetch();
+    const errors: Array<[string, string]> = [];
+    const t = make({ fetch, onError: (s, m) => errors.push([s, m]) });
+    t.enqueue(TARGET, item(1));
+    t.enqueue(TARGET, { ...item(2), fail: true });
+    t.enqueue(TARGET, { ...item(3), bigint: true });
+    t.enqueue(TARGET, item(4));
+    await t.flush(Date.now() + 2000);
+    expect(calls[0]!.runs.map((r) => r.name)).toEqual(['item-1', 'item-4']);
+    expect(t.stats().dropped).toEqual({ 'build-error': 1, 'encode-error': 1 });
+    expect(errors.map(([s]) => s).sort()).toEqual(['build', 'encode']);
+    // the build error's message named the key; the report must not
+    expect(errors.map(([, m]) => m).join('\n')).not.toContain(KEY);
+    expectBalanced(t, 4);
+  });
+
+  it('yields to the event loop while building a large queue', async () => {
+    const { fetch } = fakeFetch();
+    // No gzip: compression runs off the main thread and would hide a drain that never yields.
+    const t = make({ fetch, compression: 'none', maxQueueRuns: 20_000, flushIntervalMillis: 60_000 });
+    for (let n = 0; n < 20_000; n++) t.enqueue(TARGET, item(n, 'z'.repeat(500)));
+    const stop = watchEventLoop();
+    await t.flush(Date.now() + 10_000);
+    const { maxTurn } = stop();
+    expect(t.stats().exported).toBe(20_000);
+    // Slices are ≤ 8 ms. Building all 20k in one turn takes ~400–600 ms.
+    expect(maxTurn).toBeLessThan(100);
+  });
+});
+
+describe('retries', () => {
+  it('retries 503 with backoff, then succeeds', async () => {
+    const { fetch, calls } = fakeFetch((index) =>
+      index < 2 ? { status: 503, body: 'busy' } : { status: 202 },
+    );
+    const debug: string[] = [];
+    const t = make({ fetch, retryBaseMillis: 40, retryMaxMillis: 1000, debug: (m) => debug.push(m) });
+    t.enqueue(TARGET, item(1));
+    expect(await t.flush(Date.now() + 3000)).toBe(true);
+    expect(calls).toHaveLength(3);
+    // equal jitter: the first retry waits 20–40 ms, the second 40–80 ms
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(15);
+    expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(35);
+    expect(t.stats()).toMatchObject({ exported: 1, failed: 2, queued: 0 });
+    expect(debug.join('\n')).toMatch(/HTTP 503 busy .*retry 1\/3/);
+  });
+
+  it('honours Retry-After, and holds the target’s other batches too', async () => {
+    const { fetch, calls } = fakeFetch((index) =>
+      index === 0 ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 202 },
+    );
+    const t = make({
+      fetch,
+      retryBaseMillis: 1,
+      retryMaxMillis: 5000,
+      maxBatchRuns: 1,
+      maxConcurrentRequests: 1,
+    });
+    t.enqueue(TARGET, item(1));
+    await until(() => calls.length === 1);
+    t.enqueue(TARGET, item(2));
+    expect(await t.flush(Date.now() + 4000)).toBe(true);
+    expect(calls).toHaveLength(3);
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(calls[1]!.at - calls[0]!.at).toBeLessThan(2500);
+    expect(calls[2]!.at - calls[0]!.at).toBeGreaterThanOrEqual(950);
+  });
+
+  it('caps Retry-After at retryMaxMillis', async () => {
+    const { fetch, calls } = fakeFetch((index) =>
+      index === 0 ? { status: 503, headers: { 'retry-after': '3600' } } : { status: 202 },
+    );
+    const t = make({ fetch, retryMaxMillis: 50 });
+    t.enqueue(TARGET, item(1));
+    expect(await t.flush(Date.now() + 2000)).toBe(true);
+    expect(calls[1]!.at - calls[0]!.at).toBeLessThan(1000);
+  });
+
+  it('gives up after maxRetries and counts the drop by its last reason', async () => {
+    const { fetch, calls } = fakeFetch(() => ({ status: 500 }));
+    const errors: string[] = [];
+    const t = make({ fetch, maxRetries: 2, onError: (_s, m) => errors.push(m) });
+    t.enqueue(TARGET, item(1));
+    expect(await t.flush(Date.now() + 3000)).toBe(true);
+    expect(calls).toHaveLength(3);
+    expect(t.stats()).toMatchObject({ exported: 0, failed: 3, queued: 0, dropped: { 'http-500': 1 } });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/dropped after 3 attempts: HTTP 500/);
+  });
+
+  it('retries network errors and timeouts', async () => {
+    const { fetch, calls } = fakeFetch((index) =>
+      index === 0
+        ? new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } })
+        : index === 1
+          ? 'hang'
+          : { status: 202 },
+    );
+    const debug: string[] = [];
+    const t = make({ fetch, timeoutMillis: 100, debug: (m) => debug.push(m) });
+    t.enqueue(TARGET, item(1));
+    expect(await t.flush(Date.now() + 3000)).toBe(true);
+    expect(calls).toHaveLength(3);
+    expect(t.stats()).toMatchObject({ exported: 1, failed: 2 });
+    expect(debug.join('\n')).toMatch(/fetch failed: ECONNRESET/);
+    expect(debug.join('\n')).toMatch(/no answer within 100 ms/);
+  });
+
+  it('counts timeouts and network errors as drop reasons once retries run out', async () => {
+    const timeouts = make({ fetch: fakeFetch(() => 'hang').fetch, timeoutMillis: 30, maxRetries: 1 });
+    const network = make({ fetch: fakeFetch(() => new TypeError('fetch failed')).fetch, maxRetries: 0 });
+    timeouts.enqueue(TARGET, item(1));
+    network.enqueue(TARGET, item(2));
+    await Promise.all([timeouts.flush(Date.now() + 2000), network.flush(Date.now() + 2000)]);
+    expect(timeouts.stats().dropped).toEqual({ timeout: 1 });
+    expect(network.stats().dropped).toEqual({ network: 1 });
+  });
+
+  it('drops on other 4xx without retrying, and reports once per target and status', async () => {
+    const body = JSON.stringify({ error: 'Forbidden', details: `bad key ${KEY} ${'x'.repeat(500)}` });
+    const { fetch, calls } = fakeFetch(() => ({ status: 403, body }));
+    const errors: string[] = [];
+    const t = make({ fetch, maxBatchRuns: 1, onError: (_s, m) => errors.push(m) });
+    for (let n = 0; n < 3; n++) t.enqueue(TARGET, item(n));
+    await t.flush(Date.now() + 2000);
+    expect(calls).toHaveLength(3);
+    expect(t.stats()).toMatchObject({ failed: 3, dropped: { 'http-403': 3 } });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/HTTP 403 Forbidden: bad key \[REDACTED\]/);
+    expect(errors[0]).not.toContain(KEY);
+    expect(errors[0]!.length).toBeLessThan(400); // the server's message is truncated
+  });
+
+  it('survives a fetch that throws synchronously and callbacks that throw', async () => {
+    const fetch: FetchFunction = () => {
+      throw new Error('sync failure');
+    };
+    const t = make({
+      fetch,
+      maxRetries: 0,
+      onError: () => {
+        throw new Error('callback broke');
+      },
+      debug: () => {
+        throw new Error('debug broke');
+      },
+    });
+    t.enqueue(TARGET, item(1));
+    expect(await t.flush(Date.now() + 2000)).toBe(true);
+    expect(t.stats().dropped).toEqual({ network: 1 });
+  });
+});
+
+describe('memory bound', () => {
+  it('drops the oldest waiting batch when encoded bodies exceed maxBufferBytes', async () => {
+    let blocked = true;
+    const { fetch, calls } = fakeFetch(() => (blocked ? 'hang' : { status: 202 }));
+    const t = make({
+      fetch,
+      compression: 'none',
+      maxBatchRuns: 10,
+      maxBufferBytes: 64 * 1024,
+      maxConcurrentRequests: 1,
+      timeoutMillis: 400,
+    });
+    const items = Array.from({ length: 400 }, (_, n) => item(n, 'm'.repeat(1000)));
+    for (const i of items) t.enqueue(TARGET, i);
+    await until(() => t.stats().queued < 400 - 300);
+    expect(t.stats().bufferedBytes).toBeLessThanOrEqual(64 * 1024 + 16 * 1024); // + the one in flight
+    expect(t.stats().dropped['memory-budget']).toBeGreaterThan(300);
+    expect(calls).toHaveLength(1); // the first batch, still hanging
+    expectBalanced(t, 400);
+    blocked = false;
+    expect(await t.flush(Date.now() + 3000)).toBe(true);
+    // The batch in flight survived (retried after its timeout); of the rest, the newest were kept.
+    const delivered = new Set(calls.slice(1).flatMap((c) => c.runs.map((r) => r.name)));
+    expect(delivered.has('item-0')).toBe(true);
+    expect(delivered.has('item-399')).toBe(true);
+    expect(delivered.has('item-100')).toBe(false);
+    expect(t.stats().exported + (t.stats().dropped['memory-budget'] ?? 0)).toBe(400);
+  });
+});
+
+describe('flush and shutdown', () => {
+  it('flush stops waiting at the deadline and reports it', async () => {
+    const t = make({ fetch: fakeFetch(() => 'hang').fetch, timeoutMillis: 60_000 });
+    t.enqueue(TARGET, item(1));
+    const start = Date.now();
+    expect(await t.flush(Date.now() + 150)).toBe(false);
+    expect(Date.now() - start).toBeLessThan(1000);
+  });
+
+  it('shutdown aborts what is in flight, drops the rest and refuses new items', async () => {
+    const t = make({ fetch: fakeFetch(() => 'hang').fetch, timeoutMillis: 60_000, maxBatchRuns: 1 });
+    for (let n = 0; n < 5; n++) t.enqueue(TARGET, item(n));
+    const start = Date.now();
+    expect(await t.shutdown(Date.now() + 100)).toBe(false);
+    expect(Date.now() - start).toBeLessThan(2000);
+    expect(t.enqueue(TARGET, item(9))).toBe(false);
+    expect(t.stats()).toMatchObject({ queued: 0, exported: 0, bufferedBytes: 0, inFlight: 0 });
+    expect(t.stats().dropped.shutdown).toBe(6);
+    expect(await t.shutdown()).toBe(false); // idempotent
+  });
+
+  it('shutdown delivers what is queued when the sink answers', async () => {
+    const { fetch } = fakeFetch();
+    const t = make({ fetch, flushIntervalMillis: 60_000 });
+    for (let n = 0; n < 3; n++) t.enqueue(TARGET, item(n));
+    expect(await t.shutdown(Date.now() + 2000)).toBe(true);
+    expect(t.stats()).toMatchObject({ exported: 3, queued: 0 });
+  });
+});
+
+describe('helpers', () => {
+  it('parses Retry-After as seconds or an HTTP date', () => {
+    const now = Date.parse('2025-01-01T00:00:00Z');
+    expect(parseRetryAfter('2', now)).toBe(2000);
+    expect(parseRetryAfter('0.5', now)).toBe(500);
+    expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:03 GMT', now)).toBe(3000);
+    expect(parseRetryAfter('Tue, 31 Dec 2024 00:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+    expect(parseRetryAfter('', now)).toBeUndefined();
+    expect(parseRetryAfter('-1', now)).toBeUndefined();
+    expect(parseRetryAfter('12abc', now)).toBeUndefined();
+  });
+
+  it('backs off exponentially with jitter, capped', () => {
+    for (let retry = 1; retry <= 10; retry++) {
+      const ceiling = Math.min(30_000, 500 * 2 ** (retry - 1));
+      const d = backoffMillis(retry, 500, 30_000);
+      expect(d).toBeGreaterThanOrEqual(ceiling / 2);
+      expect(d).toBeLessThanOrEqual(ceiling);
+    }
+  });
+
+  it('keys targets by endpoint, key hash, workspace and project, never the key itself', () => {
+    const key = targetKey(TARGET);
+    expect(key).not.toContain(KEY);
+    expect(targetKey({ ...TARGET, endpoint: 'https://ls.test/' })).toBe(key);
+    expect(targetKey({ ...TARGET, apiKey: 'other-key-123456' })).not.toBe(key);
+    expect(targetKey({ ...TARGET, project: 'p2' })).not.toBe(key);
+    expect(targetKey({ ...TARGET, workspaceId: 'w' })).not.toBe(key);
+    expect(targetKey({ ...TARGET, endpoint: 'https://other' })).not.toBe(key);
+  });
+
+  it('validates its options at construction', () => {
+    const { fetch } = fakeFetch();
+    expect(() => new RunTransport<Item>({ build: toRun, fetch, maxBatchRuns: 0 })).toThrow(RangeError);
+    expect(() => new RunTransport<Item>({ build: toRun, fetch, timeoutMillis: Number.NaN })).toThrow(
+      RangeError,
+    );
+    expect(() => new RunTransport<Item>({ build: toRun, fetch, mode: 'otlp' as 'batch' })).toThrow(
+      RangeError,
+    );
+    expect(() => new RunTransport<Item>({ build: undefined as unknown as typeof toRun, fetch })).toThrow(
+      TypeError,
+    );
+    expect(TRANSPORT_DEFAULTS).toMatchObject({
+      maxBatchRuns: 100,
+      maxBatchBytes: 20 * 1024 * 1024,
+      maxQueueRuns: 10_000,
+      maxBufferBytes: 64 * 1024 * 1024,
+      maxRetries: 3,
+      maxConcurrentRequests: 2,
+    });
+  });
+});
