@@ -18,6 +18,9 @@ import { readdir } from 'node:fs/promises';
  * @property {string} name Same as the file name without `.mjs`.
  * @property {string} description One line for the README and `latest.json`.
  * @property {() => Promise<Running>} setup Builds the instrumentation; runs once per process.
+ * @property {boolean} [exporting] It sends to the sink: measured once more with the sink down.
+ * @property {number} [maxPipelines] For very slow contenders: pipelines per round at most (a
+ *   tenth of it as warm-up), so the bench ends in minutes; figures stay per step.
  */
 
 /** The contender every other one is compared with: overhead = µs/step − its µs/step. */

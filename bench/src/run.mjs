@@ -15,7 +15,7 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { BASELINE, contenderNames, loadContender } from './contender.mjs';
 import { formatTable, summarise } from './report.mjs';
-import { startSink } from './sink.mjs';
+import { startBlackhole, startSink } from './sink.mjs';
 import { INPUT, STEPS_PER_PIPELINE } from './workload.mjs';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
@@ -30,7 +30,11 @@ const TARGETS = [
   { contender: 'spanchain-otel', paced: true, maxOverheadUsPerStep: 6, maxP999Us: 500, noDrops: true },
 ];
 /** Paced CPU overhead, export included, of `contender` against a vendor SDK making the same spans. */
-const RATIO_TARGETS = [{ contender: 'spanchain-langfuse', peer: 'langfuse-sdk', minRatio: 4 }];
+const RATIO_TARGETS = [
+  { contender: 'spanchain-langfuse', peer: 'langfuse-sdk', minRatio: 4 },
+  { contender: 'spanchain-phoenix', peer: 'openinference', minRatio: 4 },
+  { contender: 'spanchain-langsmith', peer: 'langsmith-traceable', minRatio: 20 },
+];
 
 /** @param {number} value */
 const round2 = (value) => Math.round(value * 100) / 100;
@@ -53,6 +57,7 @@ const config = {
   pacedRounds: smoke ? 1 : process.env.BENCH_PACED_ROUNDS === '0' ? 0 : intFromEnv('BENCH_PACED_ROUNDS', 3),
   rate: intFromEnv('BENCH_RATE', 50_000),
   pacedMs: smoke ? 300 : intFromEnv('BENCH_PACED_MS', 3_000),
+  downPipelines: smoke ? 200 : intFromEnv('BENCH_DOWN_PIPELINES', 5_000),
 };
 
 /**
@@ -60,15 +65,22 @@ const config = {
  * @param {boolean} [paced] the paced phase: steps at a fixed rate, yielding to the event loop
  * @returns {Promise<import('./worker.mjs').WorkerMessage>}
  */
-function runWorker(name, paced = false) {
-  const args = paced
-    ? [name, `--rate=${config.rate}`, `--ms=${config.pacedMs}`, `--warmup=${Math.min(config.warmup, 5_000)}`]
-    : [name, `--pipelines=${config.pipelines}`, `--warmup=${config.warmup}`];
+function runWorker(name, paced = false, down = false) {
+  const args = down
+    ? [name, `--down=${config.downPipelines}`]
+    : paced
+      ? [
+          name,
+          `--rate=${config.rate}`,
+          `--ms=${config.pacedMs}`,
+          `--warmup=${Math.min(config.warmup, 5_000)}`,
+        ]
+      : [name, `--pipelines=${config.pipelines}`, `--warmup=${config.warmup}`];
   return new Promise((resolve) => {
     const child = fork(WORKER, args, {
       execArgv: ['--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, BENCH_OTLP_URL: sink.url },
+      env: { ...process.env, BENCH_OTLP_URL: down ? blackhole.url : sink.url },
     });
     /** @type {import('./worker.mjs').WorkerMessage | undefined} */
     let message;
@@ -103,9 +115,17 @@ async function selectedNames() {
 const names = await selectedNames();
 // Contenders that export OTLP send it here, outside the measured process.
 const sink = await startSink();
+// The sink-down phase sends here: connections are accepted and never answered.
+const blackhole = await startBlackhole();
 /** @type {Map<string, string>} */
 const descriptions = new Map();
-for (const name of names) descriptions.set(name, (await loadContender(name)).description);
+/** Contenders that send to the sink, measured again with the sink down. */
+const exporting = [];
+for (const name of names) {
+  const module = await loadContender(name);
+  descriptions.set(name, module.description);
+  if (module.exporting) exporting.push(name);
+}
 
 /** @type {Map<string, import('./worker.mjs').RoundResult[]>} */
 const rounds = new Map(names.map((n) => [n, []]));
@@ -153,6 +173,24 @@ for (let round = 0; round < config.pacedRounds; round++) {
   }
 }
 
+// With the backend down: what each exporting contender holds after the same number of runs.
+/** @type {import('./worker.mjs').DownResult[]} */
+const downResults = [];
+for (const name of exporting) {
+  const message = /** @type {import('./worker.mjs').DownMessage} */ (
+    /** @type {unknown} */ (await runWorker(name, false, true))
+  );
+  if (!message.ok) {
+    failures.push(`${name} (sink down): ${message.error}`);
+    console.error(`down  ${name}  FAILED`);
+    continue;
+  }
+  downResults.push(message.result);
+  console.error(
+    `down  ${name.padEnd(20)} heap +${message.result.heapDeltaMb.toFixed(1)} MB after ${message.result.runs} runs`,
+  );
+}
+
 const measured = new Map([...rounds].filter(([, results]) => results.length > 0));
 const peers = measured.has(BASELINE) ? summarise(measured, descriptions, BASELINE) : [];
 const pacedMeasured = new Map([...pacedRounds].filter(([, results]) => results.length > 0));
@@ -184,11 +222,13 @@ const output = {
     heapDeltaMb: 'heap used after the measured loop and a flush − before it, each after a full GC; median',
     deliveredCreated:
       'steps delivered after the final flush / steps created, warm-up included; summed over rounds',
+    sinkDown: `${config.downPipelines} pipelines per exporting contender (fewer when it declares maxPipelines) against a server that accepts connections and never answers; heap after a 2 s pause and full GCs − before, and RSS`,
     paced: `${config.pacedRounds} rounds of ${config.pacedMs} ms at ${config.rate} steps/s, pipelines started on 1 ms ticks, the process yielding between ticks; CPU µs/step includes the final flush`,
     durationSeconds: Math.round((Date.now() - started) / 1000),
   },
   peers,
   paced,
+  sinkDown: downResults.map((r) => ({ ...r, heapDeltaMb: round2(r.heapDeltaMb), rssMb: round2(r.rssMb) })),
 };
 
 console.log('');
@@ -198,6 +238,18 @@ if (paced.length > 0) {
   console.log('');
   console.log(`Paced at ${config.rate} steps/s (export included, so the CPU columns are the whole cost):`);
   console.log(formatTable(paced, BASELINE, { paced: true }));
+}
+if (downResults.length > 0) {
+  console.log('');
+  console.log('Sink down (connections accepted, never answered), no flush:');
+  console.log(
+    `${'contender'.padEnd(20)}  ${'runs'.padStart(6)}  ${'heap Δ MB'.padStart(9)}  ${'RSS MB'.padStart(7)}`,
+  );
+  for (const r of downResults) {
+    console.log(
+      `${r.name.padEnd(20)}  ${String(r.runs).padStart(6)}  ${r.heapDeltaMb.toFixed(1).padStart(9)}  ${r.rssMb.toFixed(0).padStart(7)}`,
+    );
+  }
 }
 const { machine, method } = output;
 console.log(
@@ -247,6 +299,7 @@ for (const target of smoke ? [] : RATIO_TARGETS) {
 }
 
 await sink.close();
+await blackhole.close();
 await mkdir(RESULTS, { recursive: true });
 const file = new URL(smoke ? 'smoke.tmp.json' : 'latest.json', RESULTS);
 await writeFile(file, `${JSON.stringify(output, null, 2)}\n`);

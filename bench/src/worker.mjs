@@ -37,7 +37,18 @@ import { STEPS_PER_PIPELINE } from './workload.mjs';
  */
 
 /**
+ * What the sink-down phase measured.
+ *
+ * @typedef {object} DownResult
+ * @property {string} name
+ * @property {number} pipelines
+ * @property {number} runs steps made (each one run, span or observation)
+ * @property {number} heapDeltaMb heap used after the run and a 2 s pause − before, after full GCs
+ * @property {number} rssMb resident set size at the end
+ * @property {number | null} delivered
+ *
  * @typedef {{ ok: true, result: RoundResult } | { ok: false, name: string, error: string }} WorkerMessage
+ * @typedef {{ ok: true, result: DownResult } | { ok: false, name: string, error: string }} DownMessage
  */
 
 /** @param {string[]} argv */
@@ -58,7 +69,23 @@ function parseArgs(argv) {
     warmup: number('warmup', 10_000),
     rate: number('rate', 0),
     ms: number('ms', 3_000),
+    down: number('down', 0),
   };
+}
+
+/**
+ * A contender that costs hundreds of µs per step declares `maxPipelines`: it runs at most that
+ * many pipelines per round (a tenth of it as warm-up), so a full bench ends in minutes. Its
+ * figures are per step, so they stay comparable; the pipelines measured are in the result.
+ *
+ * @param {import('./contender.mjs').ContenderModule} contender
+ * @param {number} pipelines
+ * @param {number} warmup
+ */
+function capped(contender, pipelines, warmup) {
+  const cap = contender.maxPipelines;
+  if (cap === undefined) return { pipelines, warmup };
+  return { pipelines: Math.min(pipelines, cap), warmup: Math.min(warmup, Math.ceil(cap / 10)) };
 }
 
 /** Heap in use after full collections, so garbage does not count as growth. */
@@ -74,8 +101,9 @@ function settledHeapMb() {
  * @param {{ name: string, pipelines: number, warmup: number }} options
  * @returns {Promise<RoundResult>}
  */
-async function measure({ name, pipelines, warmup }) {
+async function measure({ name, pipelines: asked, warmup: askedWarmup }) {
   const contender = await loadContender(name);
+  const { pipelines, warmup } = capped(contender, asked, askedWarmup);
   const running = await contender.setup();
   for (let i = 0; i < warmup; i++) await running.pipeline();
   await running.flush();
@@ -116,6 +144,34 @@ async function measure({ name, pipelines, warmup }) {
 const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * What the instrumentation holds when its backend never answers: `pipelines` run (yielding to
+ * the event loop every 50, so background sending and retries run), a 2 s pause, then heap and
+ * RSS after full GCs. No flush: with the sink down it could only wait or give up.
+ *
+ * @param {{ name: string, down: number }} options
+ */
+async function measureDown({ name, down }) {
+  const contender = await loadContender(name);
+  const { pipelines } = capped(contender, down, 0);
+  const running = await contender.setup();
+  const heapBefore = settledHeapMb();
+  for (let i = 0; i < pipelines; i++) {
+    await running.pipeline();
+    if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
+  }
+  await sleep(2_000);
+  const heapAfter = settledHeapMb();
+  return {
+    name,
+    pipelines,
+    runs: pipelines * STEPS_PER_PIPELINE,
+    heapDeltaMb: heapAfter - heapBefore,
+    rssMb: process.memoryUsage().rss / 2 ** 20,
+    delivered: running.delivered ? running.delivered() : null,
+  };
+}
+
+/**
  * Pipelines started at `rate` steps per second for `ms`, the process yielding to the event loop
  * between ticks (1 ms timers). When the instrumentation cannot keep up, the loop stops sleeping
  * and the achieved rate falls below the asked one.
@@ -123,8 +179,9 @@ const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(
  * @param {{ name: string, warmup: number, rate: number, ms: number }} options
  * @returns {Promise<RoundResult>}
  */
-async function measurePaced({ name, warmup, rate, ms }) {
+async function measurePaced({ name, warmup: askedWarmup, rate, ms }) {
   const contender = await loadContender(name);
+  const { warmup } = capped(contender, askedWarmup, askedWarmup);
   const running = await contender.setup();
   const perSecond = rate / STEPS_PER_PIPELINE;
   const perTick = Math.max(1, Math.ceil(perSecond / 1000));
@@ -135,7 +192,7 @@ async function measurePaced({ name, warmup, rate, ms }) {
   }
   await running.flush();
 
-  const total = Math.max(1, Math.round((perSecond * ms) / 1000));
+  const total = capped(contender, Math.max(1, Math.round((perSecond * ms) / 1000)), 0).pipelines;
   const heapBefore = settledHeapMb();
   const samples = new Float64Array(total);
   const cpuStart = process.cpuUsage();
@@ -182,7 +239,7 @@ async function measurePaced({ name, warmup, rate, ms }) {
 }
 
 /**
- * @param {WorkerMessage} message
+ * @param {WorkerMessage | DownMessage} message
  * @param {number} code
  */
 function report(message, code) {
@@ -196,8 +253,11 @@ function report(message, code) {
 const args = process.argv.slice(2);
 try {
   const options = parseArgs(args);
-  const result = options.rate > 0 ? await measurePaced(options) : await measure(options);
-  report({ ok: true, result }, 0);
+  if (options.down > 0) report({ ok: true, result: await measureDown(options) }, 0);
+  else {
+    const result = options.rate > 0 ? await measurePaced(options) : await measure(options);
+    report({ ok: true, result }, 0);
+  }
 } catch (error) {
   const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
   report({ ok: false, name: args[0] ?? '?', error: text }, 1);

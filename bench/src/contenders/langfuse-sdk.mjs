@@ -9,6 +9,8 @@ import { sinkUrl } from '../sink.mjs';
 import { INPUT, INPUT_TOKENS, MODEL, OUTPUT_TOKENS, work } from '../workload.mjs';
 
 export const name = 'langfuse-sdk';
+/** Sends to the sink (also measured with it down). */
+export const exporting = true;
 export const description =
   "Langfuse's JS SDK v5: startActiveObservation per step (chain, retriever, span, generation, tool) and LangfuseSpanProcessor (defaults: batched, OTLP http/JSON) on a global BasicTracerProvider, to the loopback sink; its exporter wrapped to count.";
 

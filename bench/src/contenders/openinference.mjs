@@ -15,6 +15,8 @@ import { sinkUrl } from '../sink.mjs';
 import { INPUT, INPUT_TOKENS, MODEL, OUTPUT_TOKENS, work } from '../workload.mjs';
 
 export const name = 'openinference';
+/** Sends to the sink (also measured with it down). */
+export const exporting = true;
 export const description =
   "OpenInference's own tracing helpers (@arizeai/openinference-core traceChain/traceRetriever/tracePrompt/traceLLM/traceTool, OITracer) on the OpenTelemetry SDK: BatchSpanProcessor and the OTLP http/protobuf exporter to the loopback sink.";
 

@@ -7,6 +7,8 @@ import { sdkPipeline } from '../otel-sdk-pipeline.mjs';
 import { sinkUrl } from '../sink.mjs';
 
 export const name = 'otel-sdk-otlp';
+/** Sends to the sink (also measured with it down). */
+export const exporting = true;
 export const description =
   'The same five spans made by hand with the OpenTelemetry SDK: BatchSpanProcessor and the OTLP http/protobuf exporter to a loopback sink.';
 

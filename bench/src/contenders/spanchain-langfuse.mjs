@@ -5,8 +5,10 @@ import { sinkUrl } from '../sink.mjs';
 import { assertEnabled, spanchainPipeline } from '../spanchain-pipeline.mjs';
 
 export const name = 'spanchain-langfuse';
+/** Sends to the sink (also measured with it down). */
+export const exporting = true;
 export const description =
-  "spanchain with @spanchain/langfuse (defaults: batching, OTLP http/protobuf, gzip) to the loopback sink's Langfuse endpoint (/api/public/otel/v1/traces); content always captured.";
+  "spanchain with @spanchain/langfuse (defaults: batching, OTLP http/protobuf, no compression) to the loopback sink's Langfuse endpoint (/api/public/otel/v1/traces); content always captured.";
 
 /** @returns {Promise<import('../contender.mjs').Running>} */
 export async function setup() {

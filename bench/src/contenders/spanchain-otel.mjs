@@ -5,6 +5,8 @@ import { sinkUrl } from '../sink.mjs';
 import { assertEnabled, spanchainPipeline } from '../spanchain-pipeline.mjs';
 
 export const name = 'spanchain-otel';
+/** Sends to the sink (also measured with it down). */
+export const exporting = true;
 export const description =
   'spanchain with @spanchain/otel: OTLP http/protobuf to a loopback sink, content captured (so the 1 KiB input is exported, as in otel-sdk-otlp), GenAI metrics on.';
 

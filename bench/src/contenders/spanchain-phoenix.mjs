@@ -5,6 +5,8 @@ import { sinkUrl } from '../sink.mjs';
 import { assertEnabled, spanchainPipeline } from '../spanchain-pipeline.mjs';
 
 export const name = 'spanchain-phoenix';
+/** Sends to the sink (also measured with it down). */
+export const exporting = true;
 export const description =
   "spanchain with @spanchain/phoenix (defaults: batching, OTLP http/protobuf, OpenInference attributes, project header and resource attribute) to the loopback sink's /v1/traces; content always captured.";
 
