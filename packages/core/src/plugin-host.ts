@@ -163,11 +163,19 @@ export class PluginHost {
   }
 
   /** Calls `hook` on every plugin at once and waits until `deadline` at most. */
-  async settle(hook: 'flush' | 'shutdown', deadline: number): Promise<FlushReport['plugins']> {
+  async settle(
+    hook: 'flush' | 'shutdown',
+    deadline: number,
+    settings: { skipShutdownPlugins?: boolean } = {},
+  ): Promise<FlushReport['plugins']> {
     const options: HookOptions = { deadline };
     const timer = after(deadline - Date.now());
     const entries = await Promise.all(
       this.slots.map(async (slot) => {
+        // Closing: a plugin with `shutdown` delivers there, with the whole deadline to itself.
+        if (settings.skipShutdownPlugins && typeof slot.plugin.shutdown === 'function') {
+          return [slot.plugin.name, { ok: true, timedOut: false }] as const;
+        }
         let outcome: unknown;
         try {
           outcome = await Promise.race([Promise.resolve(this.call(slot, hook, options)), timer.promise]);

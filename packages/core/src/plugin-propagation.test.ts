@@ -57,6 +57,21 @@ describe('plugin propagation hooks', () => {
     expect(web.get('baggage')).toBe('tenant=acme,demo-project=p%201');
   });
 
+  it('a baggage member the plugin writes again replaces the one already in the context', async () => {
+    const { tracer } = setup(demoPlugin());
+    const headers: Record<string, string> = {};
+    await tracer.chain('client', async () => {
+      const bag = propagation.createBaggage({
+        tenant: { value: 'acme' },
+        'demo-project': { value: 'from-upstream' },
+      });
+      await context.with(propagation.setBaggage(context.active(), bag), async () => {
+        tracer.inject(headers);
+      });
+    });
+    expect(headers.baggage).toBe('tenant=acme,demo-project=p%201');
+  });
+
   it('inject writes no plugin header outside a step', () => {
     const { tracer } = setup(demoPlugin());
     const headers: Record<string, string> = {};

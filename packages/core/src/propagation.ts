@@ -112,6 +112,20 @@ export function headerGetter(carrier: HeaderCarrier): (name: string) => string |
   };
 }
 
+const memberKey = (member: string): string => member.split('=', 1)[0]!.trim();
+
+/**
+ * `existing` baggage members followed by `added`, without the existing members `added` replaces
+ * (a member extracted from an incoming request and written again by its plugin is sent once).
+ */
+function joinBaggage(existing: string, added: string): string {
+  const replaced = new Set(added.split(',').map(memberKey));
+  const kept = existing
+    .split(',')
+    .filter((member) => member.trim() !== '' && !replaced.has(memberKey(member)));
+  return kept.length > 0 ? `${kept.join(',')},${added}` : added;
+}
+
 /** Adds plugins' headers to `carrier`; a `baggage` value joins the members already there. */
 export function writeHeaders(
   carrier: HeaderCarrier,
@@ -121,7 +135,7 @@ export function writeHeaders(
   try {
     for (const [name, value] of Object.entries(headers)) {
       const existing = name === 'baggage' ? readHeader(carrier, name) : undefined;
-      const full = existing ? `${existing},${value}` : value;
+      const full = existing ? joinBaggage(existing, value) : value;
       if (isHeadersLike(carrier)) {
         if (typeof carrier.set === 'function') carrier.set(name, full);
       } else {

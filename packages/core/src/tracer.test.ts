@@ -1,6 +1,8 @@
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { observer } from './compose.js';
 import { SpanchainError } from './errors.js';
+import type { Plugin } from './plugin.js';
+import type { Step } from './step.js';
 import { MemoryPlugin } from './testing/index.js';
 import { createTracer } from './tracer.js';
 
@@ -472,6 +474,35 @@ describe('lifecycle', () => {
     expect(memory.shutdowns).toBe(1);
     expect(tracer.tool('after', () => 2)).toBe(2);
     expect(memory.steps.map((s) => s.name)).toEqual(['before']);
+  });
+
+  it('on shutdown, a plugin with a shutdown hook delivers there, with the whole deadline', async () => {
+    const calls: string[] = [];
+    const queued: Step[] = [];
+    const exporter: Plugin = {
+      name: 'slow-backend',
+      onEnd: (step) => queued.push(step),
+      // A flush waiting on a backend that never answers would eat the whole deadline.
+      flush: () => {
+        calls.push('flush');
+        return new Promise(() => {});
+      },
+      shutdown: ({ deadline }) => {
+        calls.push(`shutdown with ${deadline - Date.now() > 300 ? 'time left' : 'no time'}`);
+        return Promise.resolve();
+      },
+      stats: () => ({ exported: queued.length }),
+    };
+    const flushOnly: Plugin = {
+      name: 'flush-only',
+      onEnd() {},
+      flush: async () => void calls.push('flush-only'),
+    };
+    const tracer = createTracer({ plugins: [exporter, flushOnly], flushOnExit: false });
+    tracer.tool('t', () => 1);
+    const report = await tracer.shutdown({ timeoutMs: 500 });
+    expect(calls.sort()).toEqual(['flush-only', 'shutdown with time left']);
+    expect(report).toMatchObject({ ok: true, timedOut: false, exported: 1 });
   });
 
   it('counts steps in stats', async () => {

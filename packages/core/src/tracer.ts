@@ -364,7 +364,8 @@ export class Tracer {
     const middlewareSettled = await this.settling.drained(deadline);
     await Promise.all(this.deferred.map((d) => d.ready));
     this.deliveredSinceFlush = 0;
-    const plugins = await this.host.settle('flush', deadline);
+    // On shutdown, plugins with a `shutdown` hook deliver there instead (one deadline, not two).
+    const plugins = await this.host.settle('flush', deadline, { skipShutdownPlugins: closing });
     const stats = this.host.stats();
     const timedOut = !middlewareSettled || Object.values(plugins).some((p) => p.timedOut);
     return {
@@ -384,8 +385,9 @@ export class Tracer {
   }
 
   /**
-   * Flushes, then shuts every plugin down, all within one deadline. Idempotent: later calls
-   * return the first call's report. Steps traced afterwards run untraced.
+   * Ends open streams, lets middleware finish, then shuts every plugin down, all within one
+   * deadline: a plugin's `shutdown` delivers what it holds (plugins without one are flushed).
+   * Idempotent: later calls return the first call's report. Steps traced afterwards run untraced.
    */
   shutdown(options?: { timeoutMs?: number }): Promise<FlushReport> {
     this.shutdownPromise ??= (async () => {
@@ -396,8 +398,11 @@ export class Tracer {
       this.unsubscribeExit?.();
       const plugins = await this.host.settle('shutdown', deadline);
       const timedOut = report.timedOut || Object.values(plugins).some((p) => p.timedOut);
+      const stats = this.host.stats();
       return {
         ...report,
+        exported: stats.reduce((n, s) => n + s.exported, 0),
+        dropped: stats.reduce((n, s) => n + Object.values(s.dropped).reduce((a, b) => a + b, 0), 0),
         ok: report.ok && !timedOut && Object.values(plugins).every((p) => p.ok),
         timedOut,
         durationMs: Date.now() - started,
