@@ -325,7 +325,9 @@ export class RunLinks {
       if (typeof trace.sessionId === 'string') metadata.thread_id = trace.sessionId;
       if (Array.isArray(trace.tags)) tags = [...tags, ...trace.tags];
     }
-    const project = typeof options?.project === 'string' && options.project ? options.project : link.project;
+    // A project named by an incoming header stays the trace's project for the next hop too.
+    const project =
+      link.project ?? (typeof options?.project === 'string' && options.project ? options.project : undefined);
     const baggage = formatBaggage(metadata, tags, project);
     if (baggage) headers.baggage = baggage;
     return headers;

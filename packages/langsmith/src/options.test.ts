@@ -98,6 +98,28 @@ describe('options and environment', () => {
     expect(s).toMatchObject({ apiKey: 'explicit-key', project: 'p', samplingRate: 0.5, hideInputs: false });
   });
 
+  it('takes transport sizes up to their bounds', () => {
+    const s = resolveLangSmithOptions(
+      {
+        apiKey: KEY,
+        maxBufferBytes: 2 ** 31,
+        maxBatchBytes: 8 * 1024 * 1024,
+        maxBatchRuns: 500,
+        maxQueueRuns: 1,
+      },
+      {},
+    );
+    expect(s).toMatchObject({
+      maxBufferBytes: 2 ** 31,
+      maxBatchBytes: 8 * 1024 * 1024,
+      maxBatchRuns: 500,
+      maxQueueRuns: 1,
+    });
+    expect(() => resolveLangSmithOptions({ apiKey: KEY, maxBufferBytes: 2 ** 31 + 1 }, {})).toThrow(
+      /maxBufferBytes/,
+    );
+  });
+
   it('accepts functions of the step for key, endpoint, project and workspace', () => {
     const apiKey = () => KEY;
     const project = () => 'team-a';

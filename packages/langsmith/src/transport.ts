@@ -116,6 +116,8 @@ export const TRANSPORT_DEFAULTS = {
 
 /** Default time `flush()` and `shutdown()` wait when given no deadline. */
 export const DEFAULT_FLUSH_TIMEOUT_MILLIS = 30_000;
+/** Of a shutdown's deadline, the time kept for aborting requests and dropping what is left. */
+const STOP_RESERVE_MILLIS = 250;
 
 /** Drop reasons the transport uses (HTTP failures add `http-<status>`). */
 export type DropReason =
@@ -477,8 +479,10 @@ export class RunTransport<T> {
     if (this.shutdownPromise) return this.shutdownPromise;
     this.closing = true;
     this.shutdownPromise = (async () => {
-      const ok = await this.flush(deadline);
-      await this.stop();
+      // Keep a little of the caller's time for stopping, so shutdown settles within the deadline.
+      const reserve = Math.min(STOP_RESERVE_MILLIS, Math.max(0, (deadline - Date.now()) / 4));
+      const ok = await this.flush(deadline - reserve);
+      await this.stop(deadline);
       return ok;
     })().catch(() => false);
     return this.shutdownPromise;
@@ -974,7 +978,7 @@ export class RunTransport<T> {
 
   // -- stopping ----------------------------------------------------------------------------------
 
-  private async stop(): Promise<void> {
+  private async stop(deadline: number): Promise<void> {
     this.stopped = true;
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
@@ -989,9 +993,13 @@ export class RunTransport<T> {
     for (const batch of this.waiting.splice(0)) this.finish(batch, 'shutdown');
     // Aborted requests settle within a few ticks; wait for them (briefly) so stats are final.
     if (this.inFlight.size > 0)
-      await this.beforeDeadline(Promise.allSettled([...this.inFlight]), Date.now() + 1000);
+      await this.beforeDeadline(
+        Promise.allSettled([...this.inFlight]),
+        Math.min(deadline, Date.now() + 1000),
+      );
     // A drain still running notices `stopped` at its next slice and drops what it holds.
-    if (this.drainPromise !== undefined) await this.beforeDeadline(this.drainPromise, Date.now() + 1000);
+    if (this.drainPromise !== undefined)
+      await this.beforeDeadline(this.drainPromise, Math.min(deadline, Date.now() + 1000));
   }
 
   /** Resolves true if `promise` settles before `deadline` (epoch ms), false otherwise. */
