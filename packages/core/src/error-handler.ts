@@ -58,9 +58,23 @@ export class ErrorReporter {
   readonly counts = new Map<string, number>();
   private readonly windows = new Map<string, SourceWindow>();
 
+  private target: ErrorReporter | undefined;
+
   constructor(private readonly handler?: ErrorHandler) {}
 
+  /**
+   * Sends every later report to `target` instead (its handler, its counts and rate limits): a
+   * plugin made before its tracer reports through the tracer's `onError` once attached.
+   */
+  forwardTo(target: ErrorReporter | undefined): void {
+    this.target = target === this ? undefined : target;
+  }
+
   report(source: string, error: unknown, level: 'error' | 'warning' = 'error'): void {
+    if (this.target !== undefined) {
+      this.target.report(source, error, level);
+      return;
+    }
     this.counts.set(source, (this.counts.get(source) ?? 0) + 1);
     const time = Date.now();
     let window = this.windows.get(source);

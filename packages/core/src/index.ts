@@ -89,6 +89,7 @@ export {
   type HookOptions,
   isPlugin,
   type Plugin,
+  type PluginContext,
   type PluginCounters,
   type PluginFactory,
   type PluginStats,

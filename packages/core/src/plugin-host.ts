@@ -4,7 +4,7 @@ import type { FlushReport, HookOptions, Plugin, PluginStats, RemoteParent } from
 import { scrubSecrets } from './secrets.js';
 import type { Step } from './step.js';
 
-type Hook = 'onStart' | 'onEnd' | 'flush' | 'shutdown' | 'inject' | 'extract';
+type Hook = 'onStart' | 'onEnd' | 'flush' | 'shutdown' | 'inject' | 'extract' | 'attach';
 
 /** Headers only the core writes. */
 const RESERVED_HEADERS = new Set(['traceparent', 'tracestate']);
@@ -45,6 +45,7 @@ export class PluginHost {
   add(plugin: Plugin): void {
     const slot = { plugin, received: 0, hookErrors: 0 };
     this.slots.push(slot);
+    if (typeof plugin.attach === 'function') this.call(slot, 'attach', { errors: this.errors });
     if (typeof plugin.onStart === 'function') this.startSlots = [...this.startSlots, slot];
     if (typeof plugin.inject === 'function') this.injectSlots = [...this.injectSlots, slot];
     if (typeof plugin.extract === 'function') this.extractSlots = [...this.extractSlots, slot];

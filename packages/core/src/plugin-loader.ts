@@ -76,6 +76,11 @@ export class DeferredPlugin implements Plugin {
     this.ready = importPlugin(name, path).then(
       (plugin) => {
         this.target = plugin;
+        try {
+          plugin.attach?.({ errors });
+        } catch (error) {
+          errors.report(`plugin:${name}.attach`, error);
+        }
         const pending = this.pending;
         this.pending = [];
         for (const step of pending) {

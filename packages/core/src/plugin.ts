@@ -1,4 +1,5 @@
 import type { Middleware } from './compose.js';
+import type { ErrorReporter } from './error-handler.js';
 import type { Step } from './step.js';
 
 /** Counters a plugin may report about its own queue and transport. */
@@ -41,6 +42,12 @@ export interface Plugin {
   /** The plugin's own counters, merged into `tracer.stats()`. */
   stats?(): Partial<PluginCounters>;
   /**
+   * Called when the plugin joins a tracer (a named plugin: when it has loaded). A plugin that
+   * reports its own errors sends them to `context.errors` from then on, so they reach the
+   * tracer's `onError` and `tracer.stats().errors`.
+   */
+  attach?(context: PluginContext): void;
+  /**
    * Adds this backend's own propagation headers for `step` (LangSmith's `langsmith-trace`, …)
    * when `tracer.inject()` runs. `traceparent` and `tracestate` are the core's and cannot be
    * set here; a `baggage` value is appended to the W3C baggage members. Must be cheap.
@@ -53,6 +60,12 @@ export interface Plugin {
    * `traceparent` the answer is ignored, but the plugin may still keep what it needs.
    */
   extract?(get: (name: string) => string | undefined, current?: RemoteParent): RemoteParent | undefined;
+}
+
+/** What a tracer gives the plugins it runs. */
+export interface PluginContext {
+  /** The tracer's error reporter (its `onError`, its `stats().errors`). */
+  errors: ErrorReporter;
 }
 
 /** A parent in another process, as W3C ids. */

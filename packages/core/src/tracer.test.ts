@@ -1,5 +1,6 @@
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { observer } from './compose.js';
+import { ErrorReporter } from './error-handler.js';
 import { SpanchainError } from './errors.js';
 import type { Plugin } from './plugin.js';
 import type { Step } from './step.js';
@@ -503,6 +504,27 @@ describe('lifecycle', () => {
     const report = await tracer.shutdown({ timeoutMs: 500 });
     expect(calls.sort()).toEqual(['flush-only', 'shutdown with time left']);
     expect(report).toMatchObject({ ok: true, timedOut: false, exported: 1 });
+  });
+
+  it("a plugin's own error reporter reaches the tracer's onError once attached", () => {
+    const own = new ErrorReporter();
+    const attached: unknown[] = [];
+    const plugin: Plugin = {
+      name: 'reporting',
+      onEnd() {},
+      attach(context) {
+        attached.push(context.errors);
+        own.forwardTo(context.errors);
+      },
+    };
+    const onError = vi.fn();
+    const tracer = createTracer({ plugins: [plugin], onError, flushOnExit: false });
+    expect(attached).toHaveLength(1);
+    own.warn('plugin:reporting.export', 'the backend answered 503');
+    expect(onError).toHaveBeenCalledWith(
+      expect.objectContaining({ source: 'plugin:reporting.export', level: 'warning' }),
+    );
+    expect(tracer.stats().errors['plugin:reporting.export']).toBe(1);
   });
 
   it('counts steps in stats', async () => {
