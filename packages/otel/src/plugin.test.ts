@@ -134,10 +134,11 @@ describe('failures stay inside the plugin', () => {
       export: (_spans, done) => done({ code: ExportResultCode.FAILED, error: new Error('collector down') }),
       shutdown: async () => undefined,
     };
-    const { plugin, tracer } = setup({ exporter: failing });
-    const reports: InternalErrorReport[] = [];
+    // The plugin's reports reach the tracer's onError (not only the process-wide handler).
+    const { plugin, tracer, reports } = setup({ exporter: failing });
+    const global: InternalErrorReport[] = [];
     const { setErrorHandler } = await import('@spanchain/core');
-    setErrorHandler((r) => reports.push(r));
+    setErrorHandler((r) => global.push(r));
     try {
       await tracer.chain('x', async () => 1);
       const report = await tracer.flush();
@@ -149,6 +150,8 @@ describe('failures stay inside the plugin', () => {
         queued: 0,
       });
       expect(reports.map((r) => r.source)).toContain('plugin:otel.export');
+      expect(tracer.stats().errors['plugin:otel.export']).toBeGreaterThan(0);
+      expect(global).toEqual([]);
     } finally {
       setErrorHandler();
     }
@@ -254,10 +257,8 @@ describe('for plugin authors', () => {
 
   it('adds per-step resource attributes, one resource per distinct value, and survives a throwing hook', async () => {
     const projects: Record<string, Record<string, string>> = { a: { project: 'a' }, b: { project: 'b' } };
-    const reports: InternalErrorReport[] = [];
     const { setErrorHandler } = await import('@spanchain/core');
-    setErrorHandler((r) => reports.push(r));
-    const { plugin, tracer } = setup({
+    const { plugin, tracer, reports } = setup({
       resourceAttributes: { team: 'search' },
       stepResource: (step) => {
         if (step.name === 'boom') throw new Error('no project');

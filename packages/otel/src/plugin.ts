@@ -14,6 +14,7 @@ import {
   ErrorReporter,
   type HookOptions,
   type Plugin,
+  type PluginContext,
   type PluginCounters,
   type Step,
   type StepOf,
@@ -387,6 +388,11 @@ export class OtelPlugin implements Plugin {
     if (this.logSink) work.push(this.logSink.forceFlush());
     // A failed export is already counted and reported; flush itself resolves.
     await Promise.all(work.map((p) => p.catch(() => undefined)));
+  }
+
+  /** From now on, errors go to the tracer's reporter (its `onError`). */
+  attach(context: PluginContext): void {
+    this.errors.forwardTo(context.errors);
   }
 
   async shutdown(_options?: HookOptions): Promise<void> {
