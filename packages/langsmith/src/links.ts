@@ -147,6 +147,10 @@ function validTraceId(value: unknown): value is string {
   return typeof value === 'string' && HEX32.test(value) && !ZERO.test(value);
 }
 
+function sameTrace(link: LinkState | undefined, traceId: string): LinkState | undefined {
+  return link !== undefined && link.traceId === traceId ? link : undefined;
+}
+
 function stepKey(traceId: string, spanId: string): string {
   return `${traceId}/${spanId}`;
 }
@@ -219,11 +223,10 @@ export class RunLinks {
   start(step: Step): RunLink | undefined {
     const s = readStep(step);
     if (!s) return undefined;
-    const key = stepKey(s.traceId, s.spanId);
-    const known = this.live.get(key) ?? lruGet(this.ended, key);
+    const known = this.find(s.traceId, s.spanId, true);
     if (known) return known;
     const link = this.resolve(s, step, 0);
-    lruSet(this.live, key, link, this.maxLive);
+    lruSet(this.live, s.spanId, link, this.maxLive);
     return link;
   }
 
@@ -234,11 +237,10 @@ export class RunLinks {
   end(step: Step): RunLink | undefined {
     const s = readStep(step);
     if (!s) return undefined;
-    const key = stepKey(s.traceId, s.spanId);
-    let link = this.live.get(key);
-    if (link) this.live.delete(key);
-    else link = this.ended.get(key) ?? this.resolve(s, step, 0);
-    lruSet(this.ended, key, link, this.maxEnded);
+    let link = sameTrace(this.live.get(s.spanId), s.traceId);
+    if (link) this.live.delete(s.spanId);
+    else link = sameTrace(this.ended.get(s.spanId), s.traceId) ?? this.resolve(s, step, 0);
+    lruSet(this.ended, s.spanId, link, this.maxEnded);
     return link;
   }
 
@@ -246,8 +248,18 @@ export class RunLinks {
   get(step: Pick<Step, 'traceId' | 'spanId'>): RunLink | undefined {
     const s = readStep(step);
     if (!s) return undefined;
-    const key = stepKey(s.traceId, s.spanId);
-    return this.live.get(key) ?? this.ended.get(key);
+    return this.find(s.traceId, s.spanId, false);
+  }
+
+  /**
+   * A live or recently ended link. The maps are keyed by span id alone (64 random bits; no key
+   * string to build per lookup); an entry of another trace under the same span id is a miss.
+   */
+  private find(traceId: string, spanId: string, touch: boolean): LinkState | undefined {
+    return (
+      sameTrace(this.live.get(spanId), traceId) ??
+      sameTrace(touch ? lruGet(this.ended, spanId) : this.ended.get(spanId), traceId)
+    );
   }
 
   /**
@@ -298,8 +310,8 @@ export class RunLinks {
       step = from as Step;
       const s = readStep(step);
       if (s) {
-        const key = stepKey(s.traceId, s.spanId);
-        link = this.live.get(key) ?? lruGet(this.ended, key);
+        const key = s.spanId;
+        link = this.find(s.traceId, key, true);
         if (!link) {
           const state = this.resolve(s, step, 0);
           // A running step's link stays until its end, like one seen starting.
@@ -353,8 +365,7 @@ export class RunLinks {
 
     if (localParent !== undefined) {
       const parent =
-        this.live.get(stepKey(s.traceId, localParent)) ??
-        lruGet(this.ended, stepKey(s.traceId, localParent)) ??
+        this.find(s.traceId, localParent, true) ??
         (s.parentStepId !== undefined ? this.ancestor(step, s, depth) : undefined);
       if (parent) return this.childOf(s, ownRunId, traceRunId, parent);
     }
@@ -400,7 +411,7 @@ export class RunLinks {
     const p = readStep(parentRecord);
     if (!p || p.spanId !== s.parentStepId || p.traceId !== s.traceId) return undefined;
     const link = this.resolve(p, parentRecord, depth + 1);
-    lruSet(this.ended, stepKey(p.traceId, p.spanId), link, this.maxEnded);
+    lruSet(this.ended, p.spanId, link, this.maxEnded);
     return link;
   }
 

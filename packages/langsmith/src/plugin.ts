@@ -9,6 +9,7 @@ import {
   type HookOptions,
   isTraceSampled,
   type Plugin,
+  type PluginContext,
   type PluginCounters,
   type RedactOptions,
   type RemoteParent,
@@ -164,6 +165,11 @@ export class LangSmithPlugin implements Plugin {
     if (current !== undefined && current.traceId !== parsed.traceId) return undefined;
     this.links.remember(parsed.traceId, parsed.parentSpanId, parsed.dottedOrder, baggage);
     return { traceId: parsed.traceId, spanId: parsed.parentSpanId, traceFlags: 1 };
+  }
+
+  /** From now on, errors go to the tracer's reporter (its `onError`). */
+  attach(context: PluginContext): void {
+    this.errors.forwardTo(context.errors);
   }
 
   async flush(options?: HookOptions): Promise<void> {
