@@ -154,6 +154,13 @@ describe('options and environment', () => {
 });
 
 describe('the OTel plugin it becomes', () => {
+  it('samples per trace at its own rate (default all)', () => {
+    const keys = { publicKey: PK, secretKey: SK };
+    expect(otelOptionsFor(resolveLangfuseOptions(keys, {})).samplingRate).toBe(1);
+    expect(otelOptionsFor(resolveLangfuseOptions({ ...keys, samplingRate: 0.2 }, {})).samplingRate).toBe(0.2);
+    expect(() => resolveLangfuseOptions({ ...keys, samplingRate: -0.1 }, {})).toThrow(/samplingRate/);
+  });
+
   it('Langfuse endpoint, Basic auth, ingestion version 4, no metrics or logs, content on spans', () => {
     const o = otelOptionsFor(
       resolveLangfuseOptions({ publicKey: PK, secretKey: SK, baseUrl: 'http://lf:3000/' }, {}),

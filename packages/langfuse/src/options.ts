@@ -81,6 +81,8 @@ export const LangfusePluginOptionsSchema = z
       .optional(),
     /** Key pairs kept open at once with `credentials` (one exporter each). Default 32. */
     maxCredentialSets: positiveInt(10_000).optional(),
+    /** Share of traces sent to Langfuse, 0 to 1, decided per trace id (a kept trace is whole). Default 1. */
+    samplingRate: z.number().min(0).max(1).optional(),
     /** Print configuration and export results to stderr; keys are never printed. Env `LANGFUSE_DEBUG`. */
     debug: z.boolean().optional(),
   })
@@ -114,6 +116,7 @@ export interface ResolvedLangfuseOptions {
   limits: Partial<SerializeLimits> | undefined;
   credentials: CredentialsFunction | undefined;
   maxCredentialSets: number;
+  samplingRate: number;
   debug: boolean;
 }
 
@@ -242,6 +245,7 @@ export function resolveLangfuseOptions(
     limits: options.limits,
     credentials: options.credentials,
     maxCredentialSets: options.maxCredentialSets ?? 32,
+    samplingRate: options.samplingRate ?? 1,
     debug: options.debug ?? envBoolean('LANGFUSE_DEBUG', env) ?? false,
   };
 }

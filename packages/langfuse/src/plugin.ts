@@ -117,6 +117,7 @@ export function otelOptionsFor(
     // Langfuse discards metrics and rejects logs.
     metrics: false,
     logs: false,
+    samplingRate: settings.samplingRate,
     debug: settings.debug,
     // The OTel plugin passes the same options object for every span: merge it once.
     mapper: (step, options: MapOptions) => {

@@ -139,3 +139,23 @@ export function registerHeaderSecrets(headers: Record<string, string>, transient
     if (CREDENTIAL_HEADER.test(name)) registerSecret(value, { transient });
   }
 }
+
+/**
+ * The SDK's sampler variables, as far as they are a ratio of traces: `always_on`, `always_off`,
+ * `traceidratio` and `parentbased_traceidratio` (with `OTEL_TRACES_SAMPLER_ARG`, default 1; the
+ * parent's decision is the core's, so both ratio forms mean the same here). Other samplers
+ * (`jaeger_remote`, vendor ones) belong to the app's own SDK and are ignored.
+ */
+export function envSamplingRate(env: NodeJS.ProcessEnv): number | undefined {
+  const sampler = envString('OTEL_TRACES_SAMPLER', env)?.toLowerCase();
+  if (sampler === 'always_on' || sampler === 'parentbased_always_on') return 1;
+  if (sampler === 'always_off' || sampler === 'parentbased_always_off') return 0;
+  if (sampler !== 'traceidratio' && sampler !== 'parentbased_traceidratio') return undefined;
+  const raw = envString('OTEL_TRACES_SAMPLER_ARG', env);
+  if (raw === undefined) return 1;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) {
+    throw envError('OTEL_TRACES_SAMPLER_ARG', 'a number from 0 to 1', JSON.stringify(raw.slice(0, 40)));
+  }
+  return value;
+}

@@ -103,6 +103,25 @@ describe('environment', () => {
     expect(resolve({}, { OTEL_EXPORTER: 'otlp_http' }).protocol).toBe('http/protobuf');
   });
 
+  it("reads the SDK's ratio samplers and ignores the others", () => {
+    const rate = (env: Record<string, string>) => resolveOtelOptions({}, env).samplingRate;
+    expect(rate({})).toBe(1);
+    expect(rate({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' })).toBe(0.25);
+    expect(rate({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' })).toBe(
+      0.1,
+    );
+    expect(rate({ OTEL_TRACES_SAMPLER: 'always_off' })).toBe(0);
+    expect(rate({ OTEL_TRACES_SAMPLER: 'traceidratio' })).toBe(1);
+    expect(rate({ OTEL_TRACES_SAMPLER: 'jaeger_remote', OTEL_TRACES_SAMPLER_ARG: 'endpoint=x' })).toBe(1);
+    expect(
+      resolveOtelOptions({ samplingRate: 0.5 }, { OTEL_TRACES_SAMPLER: 'always_off' }).samplingRate,
+    ).toBe(0.5);
+    expect(() => rate({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' })).toThrow(
+      /OTEL_TRACES_SAMPLER_ARG: expected a number from 0 to 1/,
+    );
+    expect(() => resolveOtelOptions({ samplingRate: -1 }, {})).toThrow(/samplingRate/);
+  });
+
   it('lets explicit options win over the environment', () => {
     const s = resolve(
       { endpoint: 'http://mine:4318', protocol: 'http/protobuf', headers: { a: 'b' }, captureContent: false },

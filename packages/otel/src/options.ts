@@ -27,6 +27,7 @@ import {
   envContent,
   envExporter,
   envProtocol,
+  envSamplingRate,
   envUrl,
   type OtlpProtocol,
   PROTOCOLS,
@@ -170,6 +171,13 @@ export const OtelPluginOptionsSchema = z
           .strict(),
       ])
       .optional(),
+    /**
+     * Share of traces exported, 0 to 1, decided per trace id (a kept trace is whole; the same
+     * hash as the core's `sample()`). Metrics still count every step. Env `OTEL_TRACES_SAMPLER`
+     * (`traceidratio`, `parentbased_traceidratio`, `always_on`, `always_off`) with
+     * `OTEL_TRACES_SAMPLER_ARG`. Default 1.
+     */
+    samplingRate: z.number().min(0).max(1).optional(),
     /** Print what the plugin does (config, exports, failures) to stderr, credentials masked. Env `OTEL_DEBUG`. */
     debug: z.boolean().optional(),
     /**
@@ -260,6 +268,7 @@ export interface ResolvedOtelOptions {
         meterProvider: MeterProvider | undefined;
       };
   logs: false | { loggerProvider: LoggerProvider | undefined };
+  samplingRate: number;
   debug: boolean;
   mapper: StepMapper | undefined;
   stepResource: StepResource | undefined;
@@ -412,6 +421,7 @@ export function resolveOtelOptions(
     redact: options.redact,
     metrics,
     logs,
+    samplingRate: options.samplingRate ?? envSamplingRate(env) ?? 1,
     debug: options.debug ?? envBoolean('OTEL_DEBUG', env) ?? false,
     mapper: options.mapper,
     stepResource: options.stepResource,

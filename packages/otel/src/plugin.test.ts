@@ -7,7 +7,7 @@ import {
   SimpleSpanProcessor,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
-import { createTracer, type InternalErrorReport } from '@spanchain/core';
+import { createTracer, type InternalErrorReport, isTraceSampled } from '@spanchain/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type OtelPluginOptions, otel } from './index.js';
 
@@ -81,6 +81,36 @@ describe('spans through the SDK pipeline', () => {
     const span = named(spansOf(plugin.memory), 'remote-child');
     expect(span.spanContext().traceId).toBe('0af7651916cd43dd8448eb211c80319c');
     expect(span.parentSpanContext).toMatchObject({ spanId: 'b7ad6b7169203331', isRemote: true });
+  });
+});
+
+describe('sampling', () => {
+  it('exports whole traces at the given rate, decided by trace id as the core decides', async () => {
+    const { plugin, tracer } = setup({ samplingRate: 0.5 });
+    const traces: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      await tracer.chain('root', async (step) => {
+        traces.push(step.traceId);
+        await tracer.tool('child', () => 1);
+      });
+    }
+    await tracer.flush();
+    const spans = spansOf(plugin.memory);
+    const kept = new Set(spans.map((s) => s.spanContext().traceId));
+    expect(kept.size).toBeGreaterThan(60);
+    expect(kept.size).toBeLessThan(140);
+    for (const traceId of traces) expect(kept.has(traceId)).toBe(isTraceSampled(traceId, 0.5));
+    // Every kept trace is whole: its root and its child.
+    expect(spans).toHaveLength(kept.size * 2);
+    expect(plugin.stats().dropped).toEqual({ 'sampled-out': (200 - kept.size) * 2 });
+  });
+
+  it('exports nothing at 0', async () => {
+    const { plugin, tracer } = setup({ samplingRate: 0 });
+    await tracer.chain('root', () => 1);
+    await tracer.flush();
+    expect(spansOf(plugin.memory)).toHaveLength(0);
+    expect(plugin.stats().dropped).toEqual({ 'sampled-out': 1 });
   });
 });
 

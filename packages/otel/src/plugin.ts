@@ -13,6 +13,7 @@ import {
   applyRedaction,
   ErrorReporter,
   type HookOptions,
+  isTraceSampled,
   type Plugin,
   type PluginContext,
   type PluginCounters,
@@ -212,6 +213,12 @@ export class OtelPlugin implements Plugin {
     const step = this.settings.redact ? applyRedaction(original, this.settings.redact) : original;
     this.startSignals(step);
     this.metricsRecorder?.record(step);
+    // Sampling thins traces (spans and their logs); metrics above still count every step.
+    const rate = this.settings.samplingRate;
+    if (rate < 1 && (rate <= 0 || !isTraceSampled(step.traceId, rate))) {
+      this.counters.drop('sampled-out');
+      return;
+    }
     this.emitLog(step);
 
     if (this.endedParents) {

@@ -266,6 +266,12 @@ describe('options and environment', () => {
 });
 
 describe('the OTel plugin it becomes', () => {
+  it('samples per trace at its own rate (default all)', () => {
+    expect(otelOptionsFor(resolvePhoenixOptions({}, {})).samplingRate).toBe(1);
+    expect(otelOptionsFor(resolvePhoenixOptions({ samplingRate: 0.2 }, {})).samplingRate).toBe(0.2);
+    expect(() => resolvePhoenixOptions({ samplingRate: 1.5 }, {})).toThrow(/samplingRate/);
+  });
+
   it('protobuf to Phoenix, project resource attribute, no metrics or logs, content on spans', () => {
     const o = otelOptionsFor(resolvePhoenixOptions({ apiKey: KEY, project: 'support' }, {}));
     expect(o).toMatchObject({

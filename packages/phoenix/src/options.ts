@@ -134,6 +134,8 @@ export const PhoenixPluginOptionsSchema = z
     redact: RedactOptionsSchema.optional(),
     /** Budgets for each serialised content attribute. */
     limits: SerializeLimitsSchema.optional(),
+    /** Share of traces sent to Phoenix, 0 to 1, decided per trace id (a kept trace is whole). Default 1. */
+    samplingRate: z.number().min(0).max(1).optional(),
     /** Print configuration and export results to stderr; keys are never printed. */
     debug: z.boolean().optional(),
   })
@@ -178,6 +180,7 @@ export interface ResolvedPhoenixOptions {
   batch: BatchSettings | false;
   redact: z.output<typeof RedactOptionsSchema> | undefined;
   limits: Partial<SerializeLimits> | undefined;
+  samplingRate: number;
   debug: boolean;
 }
 
@@ -432,6 +435,7 @@ export function resolvePhoenixOptions(
     batch,
     redact: options.redact,
     limits: options.limits,
+    samplingRate: options.samplingRate ?? 1,
     debug: options.debug ?? false,
   };
 }

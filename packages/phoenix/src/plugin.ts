@@ -147,6 +147,7 @@ export function otelOptionsFor(
     // Phoenix has no metrics or logs endpoint.
     metrics: false,
     logs: false,
+    samplingRate: settings.samplingRate,
     debug: settings.debug,
     // The OTel plugin passes the same options object for every span: merge it once.
     mapper: (step, options: MapOptions) => {
