@@ -340,20 +340,30 @@ function withoutTypeMarkers(value: unknown): unknown {
 
 /**
  * LangChain objects given as a run's input (a prompt value, a message): LangChain's tracer sends
- * their serialised form (`{ lc: 1, type: 'constructor', id: [..., 'AIMessageChunk'], kwargs }`),
- * spanchain the object's own fields with its class as `@type` (`content`, `lc_kwargs`,
- * `lc_namespace`, …). Both become `{ <class>: <content or messages> }` before comparing.
+ * their serialised form (`{ lc: 1, type: 'constructor', id: [..., 'AIMessageChunk'], kwargs }`);
+ * spanchain sends what they mean (`{ role, content }`, a chat prompt's `{ messages }`, a string
+ * prompt's text). The serialised form is turned into spanchain's before comparing.
  */
+const ROLE_OF: Record<string, string> = {
+  HumanMessage: 'user',
+  HumanMessageChunk: 'user',
+  SystemMessage: 'system',
+  AIMessage: 'assistant',
+  AIMessageChunk: 'assistant',
+  ToolMessage: 'tool',
+};
 function lcGist(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(lcGist);
   if (value === null || typeof value !== 'object') return value;
   const v = value as Record<string, unknown>;
   if (v.lc === 1 && v.type === 'constructor' && Array.isArray(v.id)) {
+    const cls = String(v.id.at(-1));
     const kwargs = v.kwargs as Record<string, unknown>;
-    return { [String(v.id.at(-1))]: lcGist(kwargs.content ?? kwargs.messages) };
+    if (cls === 'ChatPromptValue') return { messages: lcGist(kwargs.messages) };
+    if (cls === 'StringPromptValue') return kwargs.value;
+    if (ROLE_OF[cls]) return { role: ROLE_OF[cls], content: kwargs.content };
+    return { [cls]: lcGist(kwargs.content ?? kwargs.messages) };
   }
-  if (typeof v['@type'] === 'string' && 'lc_kwargs' in v)
-    return { [v['@type']]: lcGist(v.content ?? v.messages) };
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, lcGist(x)]));
 }
 
@@ -433,7 +443,7 @@ describe('the same chains traced by spanchain and by LangSmith’s own LangChain
     // The normalisation keeps what matters (it is not vacuous):
     for (const runs of [runsA, runsB])
       expect(lcGist(one(runs, 'failing', 'explode').inputs)).toEqual({
-        ChatPromptValue: [{ HumanMessage: 'Say something about errors' }],
+        messages: [{ role: 'user', content: 'Say something about errors' }],
       });
     const pathsA = byPath(runsA);
     const pathsB = byPath(runsB);

@@ -43,12 +43,59 @@ export function runName(serialized: unknown, name: string | undefined, fallback:
   return serializedClass(serialized) ?? fallback;
 }
 
-/** LangChain wraps non-object inputs and outputs as `{ input }` / `{ output }`; unwrap them. */
+/**
+ * LangChain wraps non-object inputs and outputs as `{ input }` / `{ output }`; unwrap them, and
+ * turn LangChain objects into plain data (see {@link plainValue}).
+ */
 export function unwrap(values: unknown, key: 'input' | 'output'): unknown {
-  if (!isObject(values) || Array.isArray(values)) return values;
+  if (!isObject(values) || Array.isArray(values)) return plainValue(values);
   const keys = Object.keys(values);
-  if (keys.length === 1 && keys[0] === key) return values[key];
-  return values;
+  if (keys.length === 1 && keys[0] === key) return plainValue(values[key]);
+  return plainValue(values);
+}
+
+const isMessage = (value: Obj): boolean =>
+  'content' in value && (typeof value.getType === 'function' || typeof value._getType === 'function');
+
+/** A LangChain value as plain data, or undefined when it is not a LangChain class instance. */
+function plainLangChain(value: unknown): unknown {
+  if (!isObject(value)) return undefined;
+  if (isMessage(value)) return toMessage(value);
+  // Prompt values: a chat prompt's messages, or a string prompt's text.
+  if (typeof value.toChatMessages === 'function' && value.lc_serializable !== undefined) {
+    try {
+      if (typeof value.value === 'string') return value.value;
+      if (Array.isArray(value.messages)) return { messages: toMessages(value.messages) };
+      return { messages: toMessages((value.toChatMessages as () => unknown).call(value)) };
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Messages and prompt values become what they mean (`{ role, content, … }`, the prompt's messages
+ * or text) instead of class instances whose `lc_kwargs` repeat every field; also inside an array
+ * or one level down an object (`{ question, history: [HumanMessage…] }`). Documents are already
+ * plain data (`{ pageContent, metadata }`) and stay as they are.
+ */
+export function plainValue(value: unknown): unknown {
+  const direct = plainLangChain(value);
+  if (direct !== undefined) return direct;
+  if (Array.isArray(value)) {
+    if (!value.some((item) => plainLangChain(item) !== undefined)) return value;
+    return value.map((item) => plainLangChain(item) ?? item);
+  }
+  if (!isObject(value) || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  let out: Obj | undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const plain = Array.isArray(item) ? plainValue(item) : plainLangChain(item);
+    if (plain === undefined || plain === item) continue;
+    out ??= { ...value };
+    out[key] = plain;
+  }
+  return out ?? value;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -69,9 +69,39 @@ describe('SpanchainCallbackHandler', () => {
     expect(llm.metadata?.['langchain.run_type']).toBe('chat_model');
 
     expect(parser.metadata?.['langchain.run_type']).toBe('parser');
-    expect(parser.input).toMatchObject({ content: 'Bonjour' });
+    // The parser's input is the model's message as plain data, not the class with its lc_kwargs.
+    expect(parser.input).toEqual({ role: 'assistant', content: 'Bonjour' });
+    expect(JSON.stringify(parser.input)).not.toContain('lc_kwargs');
     expect(parser.output).toBe('Bonjour');
     expect(handler.stats()).toMatchObject({ openRuns: 0, started: 4, ended: 4, errors: 0 });
+  });
+
+  it('records prompt values and messages given to chains as plain data', async () => {
+    const { tracer, memory } = setup();
+    const handler = new SpanchainCallbackHandler(tracer);
+    const prompt = ChatPromptTemplate.fromMessages([['human', 'Hi {name}']]);
+    const takesPrompt = RunnableLambda.from((value: unknown) => String(value).length).withConfig({
+      runName: 'takes-prompt',
+    });
+    await RunnableSequence.from([prompt, takesPrompt]).invoke({ name: 'Ana' }, { callbacks: [handler] });
+    const history = RunnableLambda.from(
+      (input: { question: string; history: AIMessage[] }) => input.history.length,
+    );
+    await history.invoke(
+      { question: 'q', history: [new AIMessage('earlier answer')] },
+      { callbacks: [handler], runName: 'takes-history' },
+    );
+    const text = PromptTemplate.fromTemplate('Say {word}');
+    await RunnableSequence.from([text, takesPrompt]).invoke({ word: 'yes' }, { callbacks: [handler] });
+    await tracer.flush();
+    const [chatInput, textInput] = memory.steps.filter((s) => s.name === 'takes-prompt').map((s) => s.input);
+    expect(chatInput).toEqual({ messages: [{ role: 'user', content: 'Hi Ana' }] });
+    expect(textInput).toBe('Say yes');
+    expect(only(memory, 'chain', 'takes-history').input).toEqual({
+      question: 'q',
+      history: [{ role: 'assistant', content: 'earlier answer' }],
+    });
+    expect(JSON.stringify(memory.steps.map((s) => s.input))).not.toContain('lc_kwargs');
   });
 
   it('records a string PromptTemplate with its text', async () => {
