@@ -2,7 +2,9 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { traceUuid } from '@spanchain/langsmith';
 import { describe, expect, it } from 'vitest';
+import { startLangSmithReceiver } from '../support/langsmith-receiver.js';
 import { startOtlpReceiver } from '../support/otlp-receiver.js';
 
 const run = promisify(execFile);
@@ -82,6 +84,44 @@ describe('the quickstart demo', () => {
         expect(request.body.toString('latin1')).not.toContain('ana@example.com');
     } finally {
       await receiver.close();
+    }
+  });
+
+  it('sends the same trace to Langfuse, LangSmith and Phoenix when SPANCHAIN_PLUGINS names them', async () => {
+    const [langfuse, phoenix] = await Promise.all([
+      startOtlpReceiver({ grpc: false }),
+      startOtlpReceiver({ grpc: false }),
+    ]);
+    const langsmith = await startLangSmithReceiver();
+    try {
+      const { stderr } = await run(process.execPath, [main], {
+        env: {
+          ...process.env,
+          FORCE_COLOR: '0',
+          SPANCHAIN_PLUGINS: 'langfuse, langsmith, phoenix',
+          LANGFUSE_PUBLIC_KEY: 'pk-lf-demo',
+          LANGFUSE_SECRET_KEY: 'sk-lf-demo-secret',
+          LANGFUSE_BASE_URL: langfuse.httpUrl,
+          LANGSMITH_API_KEY: 'lsv2_demo_key_0123456789',
+          LANGSMITH_ENDPOINT: langsmith.url,
+          PHOENIX_COLLECTOR_ENDPOINT: phoenix.httpUrl,
+        },
+        timeout: 20_000,
+      });
+      const traceId = /trace ([0-9a-f]{32})/.exec(stderr)?.[1];
+      expect(traceId).toBeDefined();
+      for (const receiver of [langfuse, phoenix]) {
+        expect(receiver.spans()).toHaveLength(7);
+        expect(new Set(receiver.spans().map((s) => s.traceId))).toEqual(new Set([traceId]));
+      }
+      expect(langfuse.requests[0]?.path).toBe('/api/public/otel/v1/traces');
+      expect(phoenix.spans().every((s) => s.attributes['openinference.span.kind'] !== undefined)).toBe(true);
+      const runs = langsmith.runs();
+      expect(runs).toHaveLength(7);
+      expect(new Set(runs.map((r) => r.trace_id))).toEqual(new Set([traceUuid(traceId!)]));
+      expect(langsmith.problems()).toEqual([]);
+    } finally {
+      await Promise.all([langfuse.close(), phoenix.close(), langsmith.close()]);
     }
   });
 
