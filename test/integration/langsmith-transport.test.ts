@@ -331,7 +331,7 @@ describe('failures', () => {
     const host = new URL(receiver.url).host;
     const errors: string[] = [];
     const t = start({ maxRetries: 0, onError: (_s, m) => errors.push(m), debug: (m) => errors.push(m) });
-    // fetch refuses URLs with credentials, and says so quoting the URL
+    // URLs with credentials are refused (fetch would quote the URL in its error; ours does not)
     t.enqueue(target({ endpoint: `http://svc:${password}@${host}` }), makeRun(1));
     t.enqueue(target({ endpoint: `http://svc:${KEYS.red}@${host}` }), makeRun(2));
     await t.flush(Date.now() + 5000);

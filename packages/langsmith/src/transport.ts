@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { constants, gzip as gzipCallback } from 'node:zlib';
 import { type PluginCounters, scrubSecrets } from '@spanchain/core';
+import { nodeFetch } from './http.js';
 import {
   batchBody,
   bodyOverhead,
@@ -89,7 +90,7 @@ export interface RunTransportOptions<T> {
   retryMaxMillis?: number;
   /** Requests in flight at once, over all targets (default 2). */
   maxConcurrentRequests?: number;
-  /** Defaults to the global fetch. */
+  /** Defaults to a keep-alive `node:http` client ({@link nodeFetch}); the global `fetch` also fits. */
   fetch?: FetchFunction;
   /** Problems worth a human's attention (scrubbed of credentials; rate-limited per target and reason). */
   onError?: (source: string, message: string) => void;
@@ -404,8 +405,8 @@ export class RunTransport<T> {
       options.maxConcurrentRequests,
       d.maxConcurrentRequests,
     );
-    const fetchFn = options.fetch ?? (globalThis.fetch as unknown as FetchFunction | undefined);
-    if (typeof fetchFn !== 'function') throw new TypeError('RunTransport: no fetch available; pass `fetch`');
+    const fetchFn = options.fetch ?? nodeFetch;
+    if (typeof fetchFn !== 'function') throw new TypeError('RunTransport: `fetch` must be a function');
     this.fetchFn = fetchFn;
     this.onError = options.onError;
     this.debugFn = options.debug;
