@@ -5,10 +5,6 @@
 // mode, retries, the memory bound with LangSmith down, keys kept out of every message, joining an
 // existing LangSmith trace, and the plugin loaded by name.
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import {
   createTracer,
   isTraceSampled,
@@ -26,6 +22,7 @@ import {
   startLangSmithReceiver,
 } from '../support/langsmith-receiver.js';
 import { dottedOrderProblems, validateRun } from '../support/langsmith-schema.js';
+import { closedPort, getGc, heapUsed } from '../support/memory.js';
 
 const KEY = 'lsv2_pt_export00000000000000000000000000_c0ffee1234';
 const TEAM_KEYS: Record<string, string> = {
@@ -685,38 +682,6 @@ describe('delivery', () => {
 });
 
 // --- memory ---------------------------------------------------------------------------------------
-
-/** gc() even without --expose-gc (the V8 flag set at run time), or undefined. */
-function getGc(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
-
-async function heapUsed(gc: (() => void) | undefined): Promise<number> {
-  if (gc) {
-    gc();
-    await new Promise((r) => setImmediate(r));
-    gc();
-  }
-  return process.memoryUsage().heapUsed;
-}
-
-/** A loopback port with nothing listening (connections refused). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const MiB = 1024 * 1024;
 

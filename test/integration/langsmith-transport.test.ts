@@ -4,11 +4,7 @@
 // other 4xx; the memory bound with the sink down; the event loop kept free; no API key in any
 // message. The transport is imported from source: the package has no entry point yet.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Client } from 'langsmith';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Run, Target } from '../../packages/langsmith/src/run.js';
@@ -20,6 +16,7 @@ import {
   type RunRecord,
   startLangSmithReceiver,
 } from '../support/langsmith-receiver.js';
+import { closedPort, getGc, heapUsed } from '../support/memory.js';
 
 const KEYS = {
   red: 'lsv2_pt_red00000000000000000000000000000_aaaaaaaaaa',
@@ -346,38 +343,6 @@ describe('failures', () => {
 });
 
 // --- memory and event loop -------------------------------------------------------------------
-
-/** A gc() even without --expose-gc (V8 flag set at run time), or undefined. */
-function getGc(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
-
-async function heapUsed(gc: (() => void) | undefined): Promise<number> {
-  if (gc) {
-    gc();
-    await new Promise((r) => setImmediate(r));
-    gc();
-  }
-  return process.memoryUsage().heapUsed;
-}
-
-/** A local port with nothing listening (connections refused). */
-async function closedPort(): Promise<number> {
-  const server: Server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const MiB = 1024 * 1024;
 
