@@ -24,11 +24,13 @@ export interface ObserverMarker {
 }
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  try {
+    return typeof (value as { then?: unknown }).then === 'function';
+  } catch {
+    // A proxy or getter that throws on `then`: nothing to wait for. The app gets it back as it is.
+    return false;
+  }
 }
 
 /** Marks the step's own work as started: plugins' `onStart`. */

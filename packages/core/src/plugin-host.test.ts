@@ -36,7 +36,9 @@ describe('plugin isolation', () => {
     expect(value).toBe(7);
     expect(memory.steps.map((s) => s.name)).toEqual(['t', 'root']);
     const report = await tracer.flush();
-    expect(report.plugins.broken?.ok).toBe(true);
+    // A flush that threw did not flush: the report says so, as for one that rejects.
+    expect(report.ok).toBe(false);
+    expect(report.plugins.broken).toEqual({ ok: false, timedOut: false, error: 'Error: flush boom' });
     expect(report.plugins.memory?.ok).toBe(true);
     const stats = tracer.stats();
     expect(stats.plugins.find((p) => p.name === 'broken')).toMatchObject({ received: 2, hookErrors: 5 });
@@ -94,6 +96,35 @@ describe('plugin isolation', () => {
     const report = await tracer.shutdown({ timeoutMs: 150 });
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(report.timedOut).toBe(true);
+  });
+
+  it('keeps the process alive while it waits for plugins, even on their unref’d timers', async () => {
+    // A plugin whose delivery waits on a timer it unref'd (a retry backoff). If the tracer's own
+    // deadline timer were unref'd too, nothing would keep Node running: an awaited shutdown would
+    // never return and the process would exit (code 13 for a top-level await) with the data lost.
+    let delivered = false;
+    const backoff: Plugin = {
+      name: 'backoff',
+      onEnd() {},
+      shutdown: () =>
+        new Promise<void>((resolve) => {
+          setTimeout(() => {
+            delivered = true;
+            resolve();
+          }, 50).unref();
+        }),
+    };
+    const { tracer } = tracerWith([backoff]);
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const closing = tracer.shutdown({ timeoutMs: 5_000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(timers()).toBeGreaterThan(before);
+    const report = await closing;
+    expect(delivered).toBe(true);
+    expect(report.ok).toBe(true);
+    // Cleared once the plugins settled: nothing is left holding the process.
+    expect(timers()).toBe(before);
   });
 
   it('rate-limits reports per source but keeps counting', async () => {

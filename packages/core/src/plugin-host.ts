@@ -17,11 +17,16 @@ interface Slot {
 
 const TIMEOUT = Symbol('timeout');
 
+/**
+ * The deadline of a flush or shutdown. Not unref'd: while the app awaits one, the process must stay
+ * alive until the plugins settle or the deadline passes, even when all a plugin waits on is a timer
+ * of its own that it unref'd (a retry backoff); otherwise Node exits with the promise unsettled and
+ * what the plugin still held is lost. It is cleared as soon as the plugins have settled.
+ */
 function after(ms: number): { promise: Promise<typeof TIMEOUT>; cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
   const promise = new Promise<typeof TIMEOUT>((resolve) => {
     timer = setTimeout(resolve, Math.max(0, ms), TIMEOUT);
-    timer.unref();
   });
   return { promise, cancel: () => clearTimeout(timer) };
 }
@@ -113,7 +118,11 @@ export class PluginHost {
     return this.slots.map((s) => s.plugin);
   }
 
-  private call(slot: Slot, hook: Hook, argument: unknown): unknown {
+  /**
+   * Calls a hook inside the guard. A synchronous throw is counted and reported, then swallowed
+   * (`rethrow` false) or thrown again for the caller to record as the hook's outcome.
+   */
+  private call(slot: Slot, hook: Hook, argument: unknown, rethrow = false): unknown {
     try {
       const fn = slot.plugin[hook] as ((arg: unknown) => unknown) | undefined;
       if (typeof fn !== 'function') return undefined;
@@ -129,6 +138,7 @@ export class PluginHost {
     } catch (error) {
       slot.hookErrors++;
       this.errors.report(`plugin:${slot.plugin.name}.${hook}`, error);
+      if (rethrow) throw error;
       return undefined;
     }
   }
@@ -179,7 +189,11 @@ export class PluginHost {
         }
         let outcome: unknown;
         try {
-          outcome = await Promise.race([Promise.resolve(this.call(slot, hook, options)), timer.promise]);
+          // A hook that throws at once has not flushed either: its outcome is the error.
+          outcome = await Promise.race([
+            Promise.resolve(this.call(slot, hook, options, true)),
+            timer.promise,
+          ]);
         } catch (error) {
           return [slot.plugin.name, { ok: false, timedOut: false, error: errorText(error) }] as const;
         }

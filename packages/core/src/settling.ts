@@ -26,9 +26,9 @@ export class Settling {
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
       new Promise<true>((resolve) => this.waiters.push(() => resolve(true))),
+      // Not unref'd, like the plugins' deadline: an awaited flush keeps the process alive until it ends.
       new Promise<false>((resolve) => {
         timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), false);
-        timer.unref();
       }),
     ]);
     clearTimeout(timer);

@@ -28,7 +28,12 @@ export function isReadableStream(value: unknown): value is ReadableStream<unknow
 }
 
 export function isStreamLike(value: unknown): boolean {
-  return isAsyncIterable(value) || isReadableStream(value);
+  try {
+    return isAsyncIterable(value) || isReadableStream(value);
+  } catch {
+    // A proxy or getter that throws when asked: not a stream; the app gets it back as it is.
+    return false;
+  }
 }
 
 /** Follows one streamed step from its first chunk to its end, whichever way it ends. */

@@ -116,6 +116,34 @@ describe('return values', () => {
     const made = Promise.resolve(1);
     expect(tracer.tool('t', () => made)).toBe(made);
   });
+
+  it('hands back a value that throws when asked whether it is a promise or a stream', async () => {
+    // Asking for `then`, Symbol.asyncIterator or getReader must not throw into the app: calling the
+    // function untraced would not have thrown.
+    const trap = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('get trap');
+        },
+      },
+    );
+    const thenGetter = Object.defineProperty({}, 'then', {
+      get() {
+        throw new Error('then getter');
+      },
+    });
+    const { memory, tracer } = setup();
+    expect(tracer.custom('proxy', () => trap)).toBe(trap);
+    expect(tracer.custom('getter', () => thenGetter)).toBe(thenGetter);
+    const chained = setup({ use: [observer(async (_s, next) => next())] });
+    expect(chained.tracer.custom('chained', () => trap)).toBe(trap);
+    await tracer.flush();
+    await chained.tracer.flush();
+    expect(memory.one('proxy').status).toBe('ok');
+    expect(memory.one('getter').status).toBe('ok');
+    expect(chained.memory.one('chained').status).toBe('ok');
+  });
 });
 
 describe('errors', () => {
@@ -156,6 +184,56 @@ describe('errors', () => {
       status: 'error',
       error: { type: 'Error', message: 'async boom' },
     });
+  });
+
+  it('records what it can of a thrown value whose getters or proxy traps throw, and rethrows it as it is', async () => {
+    // Reading the thrown value must never throw: synchronously that would replace the app's error,
+    // asynchronously it would be an unhandled rejection (which ends a Node process by default).
+    const trap = new Proxy(
+      {},
+      {
+        getPrototypeOf: () => {
+          throw new Error('getPrototypeOf trap');
+        },
+        has: () => {
+          throw new Error('has trap');
+        },
+      },
+    );
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const badMessage = new TypeError('x');
+    Object.defineProperty(badMessage, 'message', {
+      get() {
+        throw new Error('message getter');
+      },
+    });
+    const { memory, tracer } = setup();
+    for (const [name, value] of [
+      ['trap', trap],
+      ['revoked', revoked],
+      ['message', badMessage],
+    ] as const) {
+      let thrown: unknown;
+      try {
+        tracer.custom(`sync-${name}`, () => {
+          throw value;
+        });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBe(value);
+      await expect(
+        tracer.custom(`async-${name}`, async () => {
+          throw value;
+        }),
+      ).rejects.toBe(value);
+    }
+    await tracer.flush();
+    expect(memory.steps).toHaveLength(6);
+    for (const step of memory.steps) expect(step.status).toBe('error');
+    expect(memory.one('async-message').error).toMatchObject({ type: 'TypeError', message: '' });
+    expect(memory.one('sync-trap').error).toEqual({ type: 'object', message: '' });
   });
 
   it('records non-Error throws', async () => {
