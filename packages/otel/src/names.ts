@@ -131,6 +131,8 @@ export const OPERATION = {
 export const SPANCHAIN = {
   stepKind: 'spanchain.step.kind',
   stepName: 'spanchain.step.name',
+  /** Set (with the error's message) on a span whose step could not be mapped: ids, times and status only. */
+  mappingError: 'spanchain.mapping.error',
   input: 'spanchain.input',
   output: 'spanchain.output',
   metadataPrefix: 'spanchain.metadata.',

@@ -10,6 +10,8 @@
  * are the same message; a test decodes both encodings of the same spans and compares them.
 
  */
+
+import { performance } from 'node:perf_hooks';
 import type { Attributes, AttributeValue, HrTime, Link } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import { Writer } from './proto-writer.js';
@@ -207,22 +209,33 @@ function byteLength(parts: readonly Uint8Array[]): number {
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Spans encoded between two yields to the event loop. */
+/** Spans encoded between two yields to the event loop, at most. */
 export const SLICE = 64;
+/**
+ * Time spent between two yields, at most (then the slice ends early): a span is mapped when it is
+ * encoded, and one with megabytes of content takes half a millisecond, so 64 of them would hold
+ * the event loop for tens of milliseconds.
+ */
+export const SLICE_MILLIS = 8;
 
 /**
  * The `ExportTraceServiceRequest` of `spans`, grouped by resource and instrumentation scope,
- * encoded `SLICE` spans at a time with a yield to the event loop between slices.
+ * encoded `SLICE` spans or about `SLICE_MILLIS` at a time, whichever comes first, with a yield to
+ * the event loop between slices.
  */
 export async function encodeTraceRequest(spans: readonly ReadableSpan[], slice = SLICE): Promise<Uint8Array> {
   const resources = new Map<object, Map<string, Group>>();
   let lastResource: object | undefined;
   let lastScope: object | undefined;
   let lastGroup: Group | undefined;
-  for (let start = 0; start < spans.length; start += slice) {
+  for (let start = 0; start < spans.length; ) {
     if (start > 0) await yieldToEventLoop();
     const end = Math.min(spans.length, start + slice);
-    for (let i = start; i < end; i++) {
+    const sliceStart = performance.now();
+    let i = start;
+    for (; i < end; i++) {
+      // The clock is read every 8 spans: reading it per span cost 5 % of the encoding.
+      if (i > start && ((i - start) & 7) === 0 && performance.now() - sliceStart > SLICE_MILLIS) break;
       const span = spans[i] as ReadableSpan;
       const scope = span.instrumentationScope;
       // Consecutive spans nearly always share resource and scope: skip the lookups then.
@@ -248,6 +261,7 @@ export async function encodeTraceRequest(spans: readonly ReadableSpan[], slice =
       writeSpan(group.writer, span);
       group.writer.ldelim();
     }
+    start = i;
   }
   return assemble(resources);
 }

@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { SpanKind } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
 import {
@@ -10,6 +13,7 @@ import {
 import { createTracer, type InternalErrorReport, isTraceSampled } from '@spanchain/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type OtelPluginOptions, otel } from './index.js';
+import { encodeTraceRequest } from './otlp-proto.js';
 
 const tracers: { shutdown(): Promise<unknown> }[] = [];
 afterEach(async () => {
@@ -209,6 +213,136 @@ describe('failures stay inside the plugin', () => {
     expect(stats.exported).toBe(0);
   });
 
+  it('exports a step whose data cannot be read with a minimal mapping, and the rest of its batch in full', async () => {
+    // An exporter that encodes as the OTLP exporter does: every span of the batch is read.
+    const encoded: ReadableSpan[] = [];
+    const encoding: SpanExporter = {
+      export: (spans, done) => {
+        encodeTraceRequest(spans).then(
+          () => {
+            encoded.push(...spans);
+            done({ code: ExportResultCode.SUCCESS });
+          },
+          (error: unknown) => done({ code: ExportResultCode.FAILED, error: error as Error }),
+        );
+      },
+      shutdown: async () => undefined,
+    };
+    const { plugin, tracer, reports } = setup({ exporter: encoding });
+    const hostile = {
+      get boom(): never {
+        throw new Error('getter throws');
+      },
+    };
+    const trap = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error('trap throws');
+        },
+      },
+    );
+    await tracer.chain('before', async () => 1);
+    expect(await tracer.chain({ name: 'getter', metadata: hostile }, async () => 'kept')).toBe('kept');
+    await tracer.chain({ name: 'proxy', trace: { metadata: trap } }, async () => 2);
+    await tracer.chain('after', async () => 3);
+    await tracer.flush();
+    expect(plugin.stats()).toMatchObject({ exported: 4, queued: 0, dropped: {} });
+    expect(encoded.map((s) => s.name).sort()).toEqual(['after', 'before', 'getter', 'proxy']);
+    const getter = named(encoded, 'getter');
+    expect(getter.attributes).toMatchObject({
+      'spanchain.step.kind': 'chain',
+      'spanchain.mapping.error': 'Error: getter throws',
+    });
+    expect(getter.status.code).toBe(1); // OK: the step itself succeeded
+    expect(named(encoded, 'after').attributes['spanchain.mapping.error']).toBeUndefined();
+    expect(reports.filter((r) => r.source === 'plugin:otel.map')).toHaveLength(2);
+  });
+
+  it('sends the app’s own attribute values OTLP cannot carry as JSON text, and the batch with them', async () => {
+    const encoded: ReadableSpan[] = [];
+    const encoding: SpanExporter = {
+      export: (spans, done) => {
+        encodeTraceRequest(spans).then(
+          () => {
+            encoded.push(...spans);
+            done({ code: ExportResultCode.SUCCESS });
+          },
+          (error: unknown) => done({ code: ExportResultCode.FAILED, error: error as Error }),
+        );
+      },
+      shutdown: async () => undefined,
+    };
+    const { plugin, tracer } = setup({ exporter: encoding });
+    const cycle: unknown[] = [1];
+    cycle.push(cycle);
+    const own = {
+      'app.cycle': cycle,
+      'app.big': 2n,
+      'app.nested': [[1]],
+      'app.mixed': [1, 'a'],
+      'app.ok': [1, 2],
+    };
+    await tracer.custom({ name: 'odd', attributes: own as never }, (step) => {
+      step.addEvent('seen', { detail: { deep: true } } as never);
+    });
+    await tracer.custom('plain', () => 1);
+    await tracer.flush();
+    expect(plugin.stats()).toMatchObject({ exported: 2, dropped: {} });
+    const odd = named(encoded, 'odd');
+    expect(odd.attributes).toMatchObject({
+      'app.cycle': expect.any(String),
+      'app.big': expect.any(String),
+      'app.nested': '[[1]]',
+      'app.mixed': '[1,"a"]',
+      'app.ok': [1, 2],
+    });
+    expect(odd.events[0]?.attributes).toEqual({ detail: '{"deep":true}' });
+    expect(odd.attributes['spanchain.mapping.error']).toBeUndefined();
+    // The app's objects are left as they were.
+    expect(own['app.nested']).toEqual([[1]]);
+  });
+
+  it('flushes a queue of more batches than exports may run at once, and waits for every one', async () => {
+    // The batch processor hands all queued batches to the exporter at once on flush; the SDK's OTLP
+    // exporters refuse more than 30 at a time. One batch failing must not end the flush early.
+    let active = 0;
+    let most = 0;
+    let calls = 0;
+    const slow: SpanExporter = {
+      export: (_spans, done) => {
+        calls++;
+        active++;
+        most = Math.max(most, active);
+        if (active > 30) {
+          active--;
+          done({ code: ExportResultCode.FAILED, error: new Error('Concurrent export limit reached') });
+          return;
+        }
+        const failing = calls === 1;
+        setTimeout(() => {
+          active--;
+          done(
+            failing
+              ? { code: ExportResultCode.FAILED, error: new Error('first batch refused') }
+              : { code: ExportResultCode.SUCCESS },
+          );
+        }, 20);
+      },
+      shutdown: async () => undefined,
+    };
+    const { plugin, tracer } = setup({
+      exporter: slow,
+      batch: { maxQueueSize: 5_000, maxExportBatchSize: 50, scheduledDelayMillis: 60_000 },
+    });
+    for (let i = 0; i < 2_000; i++) tracer.custom(`s${i}`, () => i);
+    await tracer.flush({ timeoutMs: 10_000 });
+    const stats = plugin.stats();
+    expect(most).toBeLessThanOrEqual(30);
+    // 40 batches: the first refused by the backend, every other one delivered, none still running.
+    expect(stats).toMatchObject({ exported: 1_950, queued: 0, dropped: { 'export-failed': 50 } });
+  });
+
   it('drops a step whose headers function throws, and the traced code is untouched', async () => {
     const { plugin, tracer } = setup({
       exporter: 'memory',
@@ -219,6 +353,45 @@ describe('failures stay inside the plugin', () => {
     const result = await tracer.tool('t', async () => 'ok');
     expect(result).toBe('ok');
     expect(plugin.stats().dropped).toMatchObject({ 'headers-error': 1 });
+  });
+});
+
+describe('per-team headers', () => {
+  it('sends every team’s spans with its headers, also after its pipeline was evicted and made again', async () => {
+    // A collector that notes each request's team header.
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        seen.push(String(req.headers['x-team'] ?? 'none'));
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      // The same header object for the same team, as plugins built on this one cache them.
+      const byTeam = new Map(['red', 'blue', 'green'].map((t) => [t, { 'x-team': t }]));
+      const { tracer } = setup({
+        exporter: 'otlp',
+        endpoint: `http://127.0.0.1:${port}`,
+        maxCredentialSets: 1, // every change of team evicts the other team's pipeline
+        headers: (step) => byTeam.get(String(step.identity?.team)),
+      });
+      for (let i = 0; i < 12; i++) {
+        await tracer.custom(
+          { name: `s${i}`, identity: { team: ['red', 'blue', 'green'][i % 3] } },
+          async () => i,
+        );
+      }
+      await tracer.flush();
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.filter((team) => team === 'none')).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

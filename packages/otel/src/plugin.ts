@@ -33,7 +33,7 @@ import {
   resolveOtelOptions,
 } from './options.js';
 import { createPipeline, ExportCounters, PipelineCache, RecentSet, stableKey } from './routing.js';
-import { StepSpan, toHrTime } from './step-span.js';
+import { mapSafely, StepSpan, toHrTime } from './step-span.js';
 import { VERSION } from './version.js';
 
 const DEFAULT_SCOPE: InstrumentationScope = { name: '@spanchain/otel', version: VERSION };
@@ -133,6 +133,11 @@ export class OtelPlugin implements Plugin {
     if (this.settings.debug) process.stderr.write(`[spanchain:${this.name}] ${scrubSecrets(message)}\n`);
   }
 
+  /** A step the mapper could not map: it is exported with a minimal mapping instead. */
+  private readonly mapError = (error: unknown): void => {
+    this.errors.report(`plugin:${this.name}.map`, error);
+  };
+
   private exportFailed(count: number, error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     this.debug(`export of ${count} spans failed: ${message}`);
@@ -197,10 +202,12 @@ export class OtelPlugin implements Plugin {
     if (key === undefined) {
       key = stableKey(result);
       this.headerKeys.set(result, key);
-      if (!this.headersByKey.has(key)) {
-        registerHeaderSecrets(result, true);
-        this.headersByKey.set(key, { ...result });
-      }
+    }
+    // Also for a header object seen before: its pipeline may have been evicted since, and with it
+    // this entry; a pipeline made without it would send the team's spans with no credentials.
+    if (!this.headersByKey.has(key)) {
+      registerHeaderSecrets(result, true);
+      this.headersByKey.set(key, { ...result });
     }
     return key;
   }
@@ -244,7 +251,15 @@ export class OtelPlugin implements Plugin {
       this.emitThroughApp(step, extra?.());
       return;
     }
-    const span = new StepSpan(step, this.resourceFor(step), this.scope, this.mapOptions, extra, this.mapper);
+    const span = new StepSpan(
+      step,
+      this.resourceFor(step),
+      this.scope,
+      this.mapOptions,
+      extra,
+      this.mapper,
+      this.mapError,
+    );
     if (this.userProcessors) {
       for (const processor of this.userProcessors) {
         try {
@@ -280,7 +295,7 @@ export class OtelPlugin implements Plugin {
    */
   private emitThroughApp(step: Step, extra: Attributes | undefined): void {
     const tracer = this.appTracer as OtelTracer;
-    const data = this.mapper(step, this.mapOptions);
+    const data = mapSafely(this.mapper, step, this.mapOptions, this.mapError);
     const parent =
       step.parentSpanId === undefined
         ? ROOT_CONTEXT

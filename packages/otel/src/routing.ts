@@ -32,6 +32,14 @@ export class ExportCounters {
 export type ExportObserver = (count: number, ok: boolean, error: unknown) => void;
 
 /**
+ * Exports one exporter runs at once; more wait here. The batch processor hands every queued batch
+ * to the exporter at once on `forceFlush()` and `shutdown()`, and the SDK's OTLP exporters refuse
+ * more than 30 concurrent exports ('Concurrent export limit reached'): with more than 30 batches
+ * queued (15,360 spans at the default batch size, 1,500 at 50), the rest would be lost.
+ */
+export const MAX_CONCURRENT_EXPORTS = 8;
+
+/**
  * Wraps an exporter to count what it delivers and fails; the spans pass through unchanged. It also
  * knows which exports are still running: the SDK's batch processor does not wait for its current
  * export on `forceFlush()`, and an export that encodes before sending has not reached the SDK's
@@ -39,6 +47,8 @@ export type ExportObserver = (count: number, ok: boolean, error: unknown) => voi
  */
 class CountingExporter implements SpanExporter {
   private readonly running = new Set<Promise<void>>();
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
 
   constructor(
     private readonly inner: SpanExporter,
@@ -50,12 +60,24 @@ class CountingExporter implements SpanExporter {
   export(spans: ReadableSpan[], resultCallback: Parameters<SpanExporter['export']>[1]): void {
     this.counters.queued -= spans.length;
     this.counters.inFlight += spans.length;
-    let settled = false;
     let finished!: () => void;
     const running = new Promise<void>((resolve) => {
       finished = resolve;
     });
     this.running.add(running);
+    const start = () => this.start(spans, resultCallback, running, finished);
+    if (this.active < MAX_CONCURRENT_EXPORTS) start();
+    else this.waiting.push(start);
+  }
+
+  private start(
+    spans: ReadableSpan[],
+    resultCallback: Parameters<SpanExporter['export']>[1],
+    running: Promise<void>,
+    finished: () => void,
+  ): void {
+    this.active++;
+    let settled = false;
     // An exporter that never calls back would hold its spans as pending forever.
     const timer = setTimeout(
       () => done({ code: ExportResultCode.FAILED, error: new Error('export timed out') }),
@@ -78,6 +100,8 @@ class CountingExporter implements SpanExporter {
       }
       this.observe(count, ok, result.error);
       resultCallback(result);
+      this.active--;
+      this.waiting.shift()?.();
     };
     try {
       this.inner.export(spans, done);
@@ -119,13 +143,15 @@ export function createPipeline(
   return {
     onStart: (span, context) => processor.onStart(span, context),
     onEnd: (span) => processor.onEnd(span),
+    // When one batch fails, the processor's flush rejects at once; the other exports still run,
+    // and flush and shutdown must wait for them (and count them) before they say they are done.
     forceFlush: async () => {
-      await processor.forceFlush();
+      await processor.forceFlush().catch(() => undefined);
       await counting.forceFlush();
     },
     shutdown: async () => {
       // The processor exports what it holds, then shuts the (idle-waiting) exporter down.
-      await processor.shutdown();
+      await processor.shutdown().catch(() => undefined);
       await counting.idle();
     },
   };
