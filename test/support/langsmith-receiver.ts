@@ -9,7 +9,9 @@
 // in) is validated against `runs.Run` from LangSmith's OpenAPI document (test/fixtures/langsmith);
 // a request with any problem is answered 422 and its problems are kept (`problems()`), so a test
 // can assert that nothing invalid was ever sent. Runs of accepted requests are merged by id, post
-// then patch, into `runs()`.
+// then patch, into `runs()`. For long runs (test/reliability), `retain: false` keeps only request
+// metadata and hands each accepted request's runs to `onRuns`; `refuseConnections()` and
+// `acceptConnections()` take the port down (ECONNREFUSED) and bring it back.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -70,13 +72,16 @@ export interface LangSmithRequest {
  * - `{ delayMs: 300, then?: … }` — wait, then apply `then` (default ok).
  * - `{ reset: true }` — destroy the connection without answering.
  * - `{ blackhole: true }` — never answer (close() ends such requests).
+ * - `{ hugeBody: 16 * 2 ** 20, status?: 202 }` — that status (default 202; a 2xx accepts the data)
+ *   with a JSON body of about `hugeBody` bytes, written in chunks as the client reads.
  */
 export type Behaviour =
   | { status: 'ok' }
   | { status: number; retryAfter?: string | number; body?: string }
   | { delayMs: number; then?: Behaviour }
   | { reset: true }
-  | { blackhole: true };
+  | { blackhole: true }
+  | { hugeBody: number; status?: number };
 
 export type Responder = (request: LangSmithRequest) => Behaviour;
 
@@ -94,6 +99,12 @@ export interface LangSmithReceiver {
   respondWith(fn?: Responder): void;
   /** Resolves once the predicate holds; rejects after timeoutMs (default 5000) with what arrived. */
   waitFor(predicate: (receiver: LangSmithReceiver) => boolean, timeoutMs?: number): Promise<void>;
+  /** Runs (posts and patches) of accepted requests so far, also counted with `retain: false`. */
+  runCount(): number;
+  /** Closes the listener and open connections: clients get ECONNREFUSED until `acceptConnections()`. */
+  refuseConnections(): Promise<void>;
+  /** Listens on the same port again. */
+  acceptConnections(): Promise<void>;
   clear(): void;
   close(): Promise<void>;
 }
@@ -104,9 +115,18 @@ export interface LangSmithReceiverOptions {
   maxBodyBytes?: number;
   /** Overrides for /info's batch_ingest_config. */
   batchIngestConfig?: Record<string, unknown>;
+  /**
+   * Keep bodies, parts and runs (default true). With false, a request keeps its metadata only once
+   * answered, `runs()` stays empty and each accepted request's runs go to `onRuns`.
+   */
+  retain?: boolean;
+  /** Called with the runs of every accepted request, as it is accepted. */
+  onRuns?: (posts: RunRecord[], patches: RunRecord[], request: LangSmithRequest) => void;
 }
 
 const DEFAULT_MAX_BODY = 64 * 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+const PADDING_CHUNK = Buffer.alloc(64 * 1024, 0x61);
 const FIELDS = new Set(['inputs', 'outputs', 'events', 'extra', 'error', 'serialized']);
 const PART_NAME = /^(post|patch)\.([^.]+)(?:\.([^.]+))?$/;
 const ok: Responder = () => ({ status: 'ok' });
@@ -318,10 +338,13 @@ export async function startLangSmithReceiver(
   options: LangSmithReceiverOptions = {},
 ): Promise<LangSmithReceiver> {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const retain = options.retain !== false;
   let responder: Responder = options.respondWith ?? ok;
   let requests: LangSmithRequest[] = [];
   let merged = new Map<string, RunRecord>();
+  let runCount = 0;
   let infoRequests = 0;
+  let refusing = false;
   const waiters = new Set<Waiter>();
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
@@ -349,10 +372,24 @@ export async function startLangSmithReceiver(
   };
 
   const store = (req: LangSmithRequest) => {
-    for (const run of [...req.posts, ...req.patches]) {
-      const id = String(run.id);
-      merged.set(id, { ...(merged.get(id) ?? {}), ...run });
+    runCount += req.posts.length + req.patches.length;
+    if (retain) {
+      for (const run of [...req.posts, ...req.patches]) {
+        const id = String(run.id);
+        merged.set(id, { ...(merged.get(id) ?? {}), ...run });
+      }
     }
+    options.onRuns?.(req.posts, req.patches, req);
+  };
+
+  /** With `retain: false`, an answered request keeps its metadata only. */
+  const release = (req: LangSmithRequest) => {
+    if (retain) return;
+    req.bytes = EMPTY;
+    req.body = EMPTY;
+    req.parts = [];
+    req.posts = [];
+    req.patches = [];
   };
 
   const apply = (req: LangSmithRequest, behaviour: Behaviour, res: ServerResponse, socket: Socket): void => {
@@ -371,6 +408,13 @@ export async function startLangSmithReceiver(
     } else if ('blackhole' in behaviour) {
       req.outcome = { kind: 'blackhole' };
       pending.add(res);
+    } else if ('hugeBody' in behaviour) {
+      const status = behaviour.status ?? 202;
+      if (status >= 200 && status < 300) {
+        req.outcome = { kind: 'accepted', status };
+        store(req);
+      } else req.outcome = { kind: 'rejected', status };
+      writeHuge(res, status, behaviour.hugeBody);
     } else if (behaviour.status === 'ok' || (behaviour.status >= 200 && behaviour.status < 300)) {
       const status = behaviour.status === 'ok' ? 202 : behaviour.status;
       req.outcome = { kind: 'accepted', status };
@@ -386,7 +430,28 @@ export async function startLangSmithReceiver(
         res.writeHead(behaviour.status, headers).end(JSON.stringify({ error: behaviour.body ?? 'rejected' }));
       }
     }
+    release(req);
     notify();
+  };
+
+  /** `{"message":"…"}` of about `size` bytes, written as the client reads it. */
+  const writeHuge = (res: ServerResponse, status: number, size: number) => {
+    if (res.destroyed) return;
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.write('{"message":"');
+    let left = Math.max(0, size);
+    const write = () => {
+      while (left > 0 && !res.destroyed) {
+        const n = Math.min(left, PADDING_CHUNK.length);
+        left -= n;
+        if (!res.write(n === PADDING_CHUNK.length ? PADDING_CHUNK : PADDING_CHUNK.subarray(0, n))) {
+          res.once('drain', write);
+          return;
+        }
+      }
+      if (!res.destroyed) res.end('"}');
+    };
+    write();
   };
 
   const handle = async (httpReq: IncomingMessage, res: ServerResponse) => {
@@ -444,6 +509,7 @@ export async function startLangSmithReceiver(
     const refuse = (status: number, problems: string[]) => {
       req.problems.push(...problems);
       req.outcome = { kind: 'invalid', status, problems: req.problems };
+      release(req);
       res
         .writeHead(status, { 'content-type': 'application/json' })
         .end(JSON.stringify({ error: 'invalid request', details: req.problems.join('; ') }));
@@ -506,7 +572,8 @@ export async function startLangSmithReceiver(
   await once(server, 'listening');
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('unexpected server address');
-  const url = `http://127.0.0.1:${address.port}`;
+  const port = address.port;
+  const url = `http://127.0.0.1:${port}`;
 
   const summary = () =>
     `${requests.length} request(s) [${requests
@@ -550,9 +617,26 @@ export async function startLangSmithReceiver(
         notify();
       });
     },
+    runCount: () => runCount,
+    async refuseConnections() {
+      if (closed || refusing) return;
+      refusing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const res of pending) res.destroy();
+      for (const s of sockets) s.destroy();
+      server.closeAllConnections();
+      await stopped;
+    },
+    async acceptConnections() {
+      if (closed || !refusing) return;
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+      refusing = false;
+    },
     clear() {
       requests = [];
       merged = new Map();
+      runCount = 0;
       infoRequests = 0;
     },
     async close() {
@@ -565,7 +649,9 @@ export async function startLangSmithReceiver(
         w.reject(new Error('waitFor: the receiver was closed'));
       }
       waiters.clear();
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      const done = refusing
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => server.close(() => resolve()));
       for (const res of pending) res.destroy();
       for (const s of sockets) s.destroy();
       server.closeAllConnections();

@@ -11,6 +11,9 @@
 // - enums (span kind, status code, severity, temporality) stay the integers sent on the wire.
 // Only data from requests the receiver accepted (answered 2xx, including partial success) shows up in
 // spans()/metrics()/logs(); every request, accepted or not, is in `requests`.
+// For long runs (test/reliability), `retain: false` keeps nothing but request metadata and hands the
+// data of each accepted request to `onData`; `refuseConnections()`/`acceptConnections()` take the
+// port down and bring it back (a closed port: ECONNREFUSED), beside the scripted answers below.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -71,6 +74,9 @@ export interface ReceivedRequest {
  * - `{ reset: true }` — destroy the connection without answering (HTTP). gRPC cannot drop one call's
  *   stream through grpc-js's public API, so there it ends the call with UNAVAILABLE instead.
  * - `{ blackhole: true }` — never answer; the client's timeout fires. close() ends such requests.
+ * - `{ hugeBody: 16 * 2 ** 20, status?: 200 }` — answer that status (default 200; a 2xx accepts the
+ *   data) with a valid Export*ServiceResponse padded to about `hugeBody` bytes (an unknown field in
+ *   protobuf, an unknown key in JSON), written in chunks.
  */
 export type Behaviour =
   | { status: 'ok' }
@@ -78,7 +84,8 @@ export type Behaviour =
   | { partialSuccess: { rejected: number; message: string } }
   | { delayMs: number; then?: Behaviour }
   | { reset: true }
-  | { blackhole: true };
+  | { blackhole: true }
+  | { hugeBody: number; status?: number };
 
 export type Responder = (request: ReceivedRequest) => Behaviour;
 
@@ -167,6 +174,13 @@ export interface OtlpLogRecord {
   transport: Transport;
 }
 
+/** What one accepted request carried, normalised (what `onData` receives). */
+export interface AcceptedData {
+  spans: OtlpSpan[];
+  metrics: OtlpMetric[];
+  logs: OtlpLogRecord[];
+}
+
 export type WaitCondition =
   | ((receiver: OtlpReceiver) => boolean)
   | { spans?: number; metrics?: number; logs?: number; requests?: number };
@@ -187,6 +201,14 @@ export interface OtlpReceiver {
   waitFor(condition: WaitCondition, timeoutMs?: number): Promise<void>;
   /** Forgets received requests and data (keeps the responder). */
   clear(): void;
+  /** Spans, metrics and log records accepted so far (also counted with `retain: false`). */
+  counts(): { spans: number; metrics: number; logs: number };
+  /**
+   * Takes the ports down: listeners closed and open connections destroyed, so clients get
+   * ECONNREFUSED (gRPC: UNAVAILABLE) until `acceptConnections()` listens on the same ports again.
+   */
+  refuseConnections(): Promise<void>;
+  acceptConnections(): Promise<void>;
   /** Stops both servers, ends open connections and pending calls, rejects pending waitFor calls. */
   close(): Promise<void>;
 }
@@ -197,6 +219,14 @@ export interface OtlpReceiverOptions {
   respondWith?: Responder;
   /** Largest accepted body, compressed or not (default 64 MiB, the OTLP spec's recommended limit). */
   maxBodyBytes?: number;
+  /**
+   * Keep bodies and decoded data (default true). With false, a request keeps its metadata only
+   * (`bytes`, `body` and `decoded` are emptied once it is answered) and spans()/metrics()/logs() stay
+   * empty: the data goes to `onData`, and `counts()`/`waitFor` still count it.
+   */
+  retain?: boolean;
+  /** Called with the normalised data of every accepted request, as it is accepted. */
+  onData?: (data: AcceptedData, request: ReceivedRequest) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,6 +493,50 @@ function encodeResponse(
   return Buffer.from(schema.response.encode(schema.response.fromObject(value)).finish());
 }
 
+const PADDING_CHUNK = Buffer.alloc(64 * 1024, 0x61);
+
+/**
+ * An empty Export*ServiceResponse followed by about `size` bytes of padding that decoders skip: in
+ * protobuf an unknown length-delimited field (number 1000), in JSON an unknown key. Returned as
+ * chunks that share one buffer, so a huge answer costs the receiver almost no memory.
+ */
+function paddedResponse(json: boolean, size: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  let left = Math.max(0, size);
+  const fill = () => {
+    while (left > 0) {
+      const n = Math.min(left, PADDING_CHUNK.length);
+      chunks.push(n === PADDING_CHUNK.length ? PADDING_CHUNK : PADDING_CHUNK.subarray(0, n));
+      left -= n;
+    }
+  };
+  if (json) {
+    chunks.push(Buffer.from('{"padding":"'));
+    fill();
+    chunks.push(Buffer.from('"}'));
+    return chunks;
+  }
+  // Tag of field 1000, wire type 2, then the length as a varint.
+  const head: number[] = [];
+  for (let v = (1000 << 3) | 2; ; v >>>= 7) {
+    if (v < 0x80) {
+      head.push(v);
+      break;
+    }
+    head.push((v & 0x7f) | 0x80);
+  }
+  for (let v = left; ; v = Math.floor(v / 128)) {
+    if (v < 0x80) {
+      head.push(v);
+      break;
+    }
+    head.push((v % 128) | 0x80);
+  }
+  chunks.push(Buffer.from(head));
+  fill();
+  return chunks;
+}
+
 // The OTLP spec pairs HTTP statuses with these gRPC codes (specification.md, "Failures").
 function grpcCodeFor(httpStatus: number): number {
   switch (httpStatus) {
@@ -522,15 +596,21 @@ interface Reply {
   accept(partial?: { rejected: number; message: string }): void;
   reject(status: number, retryAfter?: string | number, body?: string, grpcCode?: number): void;
   reset(): void;
+  /** Answers `status` with a response padded to about `size` bytes. */
+  huge(status: number, size: number): void;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const retain = options.retain !== false;
   let responder: Responder = options.respondWith ?? ok;
   let requests: ReceivedRequest[] = [];
   let spans: OtlpSpan[] = [];
   let metrics: OtlpMetric[] = [];
   let logs: OtlpLogRecord[] = [];
+  const tally = { spans: 0, metrics: 0, logs: 0 };
   const waiters = new Set<Waiter>();
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
@@ -558,9 +638,27 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   };
 
   const store = (req: ReceivedRequest) => {
-    if (req.signal === 'traces') spans = spans.concat(normaliseSpans(req.decoded, req.transport));
-    else if (req.signal === 'metrics') metrics = metrics.concat(normaliseMetrics(req.decoded, req.transport));
-    else logs = logs.concat(normaliseLogs(req.decoded, req.transport));
+    const data: AcceptedData = { spans: [], metrics: [], logs: [] };
+    if (req.signal === 'traces') data.spans = normaliseSpans(req.decoded, req.transport);
+    else if (req.signal === 'metrics') data.metrics = normaliseMetrics(req.decoded, req.transport);
+    else data.logs = normaliseLogs(req.decoded, req.transport);
+    tally.spans += data.spans.length;
+    tally.metrics += data.metrics.length;
+    tally.logs += data.logs.length;
+    if (retain) {
+      if (data.spans.length) spans = spans.concat(data.spans);
+      if (data.metrics.length) metrics = metrics.concat(data.metrics);
+      if (data.logs.length) logs = logs.concat(data.logs);
+    }
+    options.onData?.(data, req);
+  };
+
+  /** With `retain: false`, a request answered keeps its metadata only. */
+  const release = (req: ReceivedRequest) => {
+    if (retain) return;
+    req.bytes = EMPTY;
+    req.body = EMPTY;
+    req.decoded = undefined;
   };
 
   const record = (req: ReceivedRequest) => {
@@ -583,6 +681,15 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       reply.reset();
     } else if ('blackhole' in behaviour) {
       req.outcome = { kind: 'blackhole' };
+    } else if ('hugeBody' in behaviour) {
+      const status = behaviour.status ?? 200;
+      if (status >= 200 && status < 300) {
+        req.outcome = { kind: 'accepted', status };
+        store(req);
+      } else {
+        req.outcome = { kind: 'rejected', status };
+      }
+      reply.huge(status, behaviour.hugeBody);
     } else if ('partialSuccess' in behaviour) {
       req.outcome = { kind: 'partial', status: 200, rejected: behaviour.partialSuccess.rejected };
       store(req);
@@ -601,6 +708,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       };
       reply.reject(behaviour.status, behaviour.retryAfter, behaviour.body, grpcCode);
     }
+    release(req);
     notify();
   };
 
@@ -651,6 +759,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     const json = contentType === 'application/json';
     const invalid = (status: number, reason: string) => {
       req.outcome = { kind: 'invalid', status, reason };
+      release(req);
       record(req);
       res.writeHead(status, { 'content-type': 'text/plain' }).end(reason);
     };
@@ -682,6 +791,23 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       reset() {
         httpReq.socket.destroy();
       },
+      huge(status, size) {
+        if (res.destroyed) return;
+        const chunks = paddedResponse(json, size);
+        res.writeHead(status, { 'content-type': contentType });
+        // Written as the client reads, so a client that gives up early stops the writing.
+        let i = 0;
+        const write = () => {
+          while (i < chunks.length && !res.destroyed) {
+            if (!res.write(chunks[i++]!)) {
+              res.once('drain', write);
+              return;
+            }
+          }
+          if (!res.destroyed) res.end();
+        };
+        write();
+      },
     });
   };
 
@@ -700,12 +826,14 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   await once(httpServer, 'listening');
   const httpAddress = httpServer.address();
   if (httpAddress === null || typeof httpAddress === 'string') throw new Error('unexpected HTTP address');
-  const httpUrl = `http://127.0.0.1:${httpAddress.port}`;
+  const httpPort = httpAddress.port;
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
 
   // --- gRPC -----------------------------------------------------------------------------------
 
   let grpcServer: grpc.Server | undefined;
   let grpcUrl = '';
+  let grpcPort = 0;
   if (options.grpc !== false) {
     grpcServer = new grpc.Server();
     const identity = (b: Buffer) => b;
@@ -746,6 +874,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         } catch (error) {
           const reason = `cannot decode message: ${error instanceof Error ? error.message : String(error)}`;
           req.outcome = { kind: 'invalid', status: 400, reason };
+          release(req);
           record(req);
           callback({ code: grpc.status.INVALID_ARGUMENT, details: reason });
           return;
@@ -761,24 +890,29 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
           reset() {
             callback({ code: grpc.status.UNAVAILABLE, details: 'connection reset (simulated)' });
           },
+          huge(status, size) {
+            if (status >= 200 && status < 300) callback(null, Buffer.concat(paddedResponse(false, size)));
+            else callback({ code: grpcCodeFor(status), details: 'x'.repeat(Math.min(size, 2 ** 20)) });
+          },
         });
       };
       grpcServer.addService(definition, { Export: handler });
     }
-    const port = await new Promise<number>((resolve, reject) => {
+    grpcPort = await new Promise<number>((resolve, reject) => {
       grpcServer!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
         err ? reject(err) : resolve(p),
       );
     });
-    grpcUrl = `http://127.0.0.1:${port}`;
+    grpcUrl = `http://127.0.0.1:${grpcPort}`;
   }
+  let refusing = false;
 
   // --- API ------------------------------------------------------------------------------------
 
   const counts = () =>
     `${requests.length} request(s) [${requests
       .map((r) => `${r.transport} ${r.signal} → ${r.outcome ? r.outcome.kind : 'pending'}`)
-      .join('; ')}], ${spans.length} span(s), ${metrics.length} metric(s), ${logs.length} log record(s)${
+      .join('; ')}], ${tally.spans} span(s), ${tally.metrics} metric(s), ${tally.logs} log record(s)${
       strayPaths.size ? `; requests to non-OTLP paths: ${[...strayPaths].join(', ')}` : ''
     }`;
 
@@ -805,9 +939,9 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         typeof condition === 'function'
           ? () => condition(receiver)
           : () =>
-              (condition.spans === undefined || spans.length >= condition.spans) &&
-              (condition.metrics === undefined || metrics.length >= condition.metrics) &&
-              (condition.logs === undefined || logs.length >= condition.logs) &&
+              (condition.spans === undefined || tally.spans >= condition.spans) &&
+              (condition.metrics === undefined || tally.metrics >= condition.metrics) &&
+              (condition.logs === undefined || tally.logs >= condition.logs) &&
               (condition.requests === undefined || requests.length >= condition.requests);
       return new Promise<void>((resolve, reject) => {
         if (closed) return reject(new Error('waitFor: the receiver is closed'));
@@ -836,6 +970,36 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       spans = [];
       metrics = [];
       logs = [];
+      tally.spans = 0;
+      tally.metrics = 0;
+      tally.logs = 0;
+    },
+    counts: () => ({ ...tally }),
+    async refuseConnections() {
+      if (closed || refusing) return;
+      refusing = true;
+      const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      httpServer.closeAllConnections();
+      await stopped;
+      if (grpcServer) {
+        grpcServer.unbind(`127.0.0.1:${grpcPort}`);
+        grpcServer.drain(`127.0.0.1:${grpcPort}`, 0);
+      }
+    },
+    async acceptConnections() {
+      if (closed || !refusing) return;
+      httpServer.listen(httpPort, '127.0.0.1');
+      await once(httpServer, 'listening');
+      if (grpcServer) {
+        const server = grpcServer;
+        await new Promise<void>((resolve, reject) => {
+          server.bindAsync(`127.0.0.1:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (err) =>
+            err ? reject(err) : resolve(),
+          );
+        });
+      }
+      refusing = false;
     },
     async close() {
       if (closed) return;
@@ -847,7 +1011,9 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         w.reject(new Error('waitFor: the receiver was closed'));
       }
       waiters.clear();
-      const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      const httpClosed = refusing
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => httpServer.close(() => resolve()));
       for (const s of sockets) s.destroy();
       httpServer.closeAllConnections();
       grpcServer?.forceShutdown();
