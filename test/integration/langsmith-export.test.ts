@@ -771,9 +771,32 @@ describe('shutdown with LangSmith not answering', () => {
     const report = await tracer.shutdown({ timeoutMs: 500 });
     expect(Date.now() - began).toBeLessThan(1000);
     // What is not delivered by the deadline is dropped by then: the plugin must not overrun it.
-    expect(report.plugins.langsmith).toMatchObject({ timedOut: false });
+    expect(report.plugins.langsmith).toMatchObject({ timedOut: false, ok: false });
+    expect(report.plugins.langsmith?.error).toContain('dropped');
+    expect(report.ok).toBe(false);
     expect(warnings.filter((w) => w.includes('did not settle'))).toEqual([]);
     expect(pluginStats(tracer)).toMatchObject({ queued: 0, exported: 0, dropped: { shutdown: 2 } });
+  });
+
+  it('reports a flush that reached its deadline with runs still held as not ok', async () => {
+    receiver.respondWith(() => ({ blackhole: true }));
+    setErrorHandler(() => undefined);
+    const { tracer } = start({ timeoutMillis: 10_000 });
+    await tracer.chain('unanswered', () => tracer.llm({ model: 'm' }, async () => 'x'));
+    const report = await tracer.flush({ timeoutMs: 300 });
+    // Still held: the report must not call the flush done.
+    expect(pluginStats(tracer).queued).toBe(2);
+    expect(report.ok).toBe(false);
+    expect(report.plugins.langsmith?.ok).toBe(false);
+    // Either the tracer's deadline timer or the plugin's own answer comes first: both say not done.
+    const outcome = report.plugins.langsmith;
+    if (!outcome?.timedOut) expect(outcome?.error).toMatch(/2 runs queued and 1 requests in flight/);
+    // The plugin's own hook, alone: it rejects, saying what it still holds.
+    const plugin = tracer.plugins().find((p) => p.name === 'langsmith')!;
+    await expect(plugin.flush?.({ deadline: Date.now() + 100 })).rejects.toThrow(
+      /2 runs queued and 1 requests in flight/,
+    );
+    await tracer.shutdown({ timeoutMs: 200 });
   });
 });
 

@@ -172,12 +172,27 @@ export class LangSmithPlugin implements Plugin {
     this.errors.forwardTo(context.errors);
   }
 
+  /**
+   * Resolves once every run queued now is exported or dropped; rejects when some are still queued
+   * or in flight at the deadline, so that the tracer's flush report does not call it done.
+   */
   async flush(options?: HookOptions): Promise<void> {
-    await this.transport.flush(options?.deadline);
+    if (!(await this.transport.flush(options?.deadline))) throw this.unsettled();
   }
 
   async shutdown(options?: HookOptions): Promise<void> {
-    await this.transport.shutdown(options?.deadline);
+    if (!(await this.transport.shutdown(options?.deadline))) {
+      throw new Error(
+        'LangSmith shutdown reached its deadline: the runs it still held were dropped (counted as dropped.shutdown)',
+      );
+    }
+  }
+
+  private unsettled(): Error {
+    const { queued, inFlight } = this.transport.stats();
+    return new Error(
+      `LangSmith flush reached its deadline with ${queued} runs queued and ${inFlight} requests in flight`,
+    );
   }
 
   stats(): Partial<PluginCounters> & LangSmithStats {
