@@ -1,5 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
+// The fault suite (test/reliability) runs only when asked for by name, as `pnpm test:reliability`
+// does (`vitest run --project reliability`): a plain `vitest run` (`pnpm test`) stays the unit and
+// integration tests, and CI runs the suite as a step of its own.
+const argv = process.argv;
+const reliabilityRequested = argv.some(
+  (arg, i) => arg === '--project=reliability' || (arg === '--project' && argv[i + 1] === 'reliability'),
+);
+
 export default defineConfig({
   test: {
     // In CI a JSON report beside the console one lets .ci/run print a plain closing count.
@@ -19,6 +27,21 @@ export default defineConfig({
           testTimeout: 30_000,
         },
       },
+      ...(reliabilityRequested
+        ? [
+            {
+              test: {
+                // Files run one at a time: several compare timings. RELIABILITY_PROFILE=full selects
+                // the long profile (test/reliability/README.md).
+                name: 'reliability',
+                include: ['test/reliability/**/*.test.ts'],
+                fileParallelism: false,
+                testTimeout: 900_000,
+                hookTimeout: 60_000,
+              },
+            },
+          ]
+        : []),
     ],
   },
 });
