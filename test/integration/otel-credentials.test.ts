@@ -203,3 +203,58 @@ it('with a headers function, metrics and logs carry the environment’s static h
     expect(request.headers.authorization, request.signal).toBeUndefined();
   }
 });
+
+describe('many teams', () => {
+  it('share one connection pool: pipelines evicted and made again reuse its sockets, closed at shutdown', async () => {
+    const tracer = startTracer({ headers: teamHeaders, maxCredentialSets: 2 });
+    const teams = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (let round = 0; round < 5; round++) {
+      for (const team of teams)
+        await tracer.custom({ name: `job-${team}`, identity: { team } }, async () => 1);
+      await tracer.flush();
+    }
+    await fixture.receiver.waitFor({ spans: 30 }, 3000);
+    const perTeam = expectNoMixing(teams);
+    expect([...perTeam.values()]).toEqual([5, 5, 5, 5, 5, 5]);
+    // 30 pipelines were made (every job evicts one); an agent each would have opened a
+    // connection each, never closed. One pool needs a few (an evicted set flushes while the next
+    // one sends).
+    const requests = traceRequestsOf(fixture.receiver.requests).length;
+    expect(requests).toBeGreaterThanOrEqual(30);
+    expect(fixture.receiver.connections().accepted).toBeLessThanOrEqual(8);
+    await tracer.shutdown();
+    const until = Date.now() + 2000;
+    while (fixture.receiver.connections().open > 0 && Date.now() < until) await sleep(10);
+    expect(fixture.receiver.connections().open).toBe(0);
+  });
+
+  it('bound their queues each: a team whose collector hangs does not cost another team its spans', async () => {
+    fixture.receiver.respondWith((request) =>
+      request.headers.authorization === 'Bearer red' ? { blackhole: true } : { status: 'ok' },
+    );
+    const tracer = startTracer({
+      headers: teamHeaders,
+      timeoutMillis: 1_000,
+      batch: { scheduledDelayMillis: 10, maxQueueSize: 20, maxExportBatchSize: 10 },
+    });
+    // Red's export hangs; its queue fills and the rest of red's spans are dropped.
+    for (let i = 0; i < 60; i++)
+      await tracer.custom({ name: 'red', identity: { team: 'red' } }, async () => i);
+    const redDropped = tracer.stats().plugins[0]!.dropped['queue-full'] ?? 0;
+    expect(redDropped).toBeGreaterThan(0);
+    // Blue's queue is its own.
+    for (let i = 0; i < 30; i++) {
+      await tracer.custom({ name: 'blue', identity: { team: 'blue' } }, async () => i);
+      if (i % 10 === 9) await sleep(30);
+    }
+    await fixture.receiver.waitFor((r) => r.spans().filter((s) => s.name === 'blue').length === 30, 3000);
+    expect(tracer.stats().plugins[0]!.dropped['queue-full']).toBe(redDropped);
+    // Red's requests time out meanwhile: counted and reported, here rather than after the test.
+    await tracer.shutdown({ timeoutMs: 5_000 });
+    expect(reports.map((r) => r.source)).toContain('plugin:otel.export');
+  });
+});
+
+function traceRequestsOf(requests: ReceivedRequest[]): ReceivedRequest[] {
+  return requests.filter((r) => r.signal === 'traces');
+}

@@ -162,3 +162,87 @@ describe('a backend that never answers', () => {
     },
   );
 });
+
+describe('an OTLP partial success', () => {
+  it.each(['http/protobuf', 'http/json', 'grpc'] as OtlpProtocol[])(
+    'counts the rejected spans as dropped, not exported, and reports the backend’s reason (%s)',
+    async (protocol) => {
+      fixture.receiver.respondWith((request) =>
+        request.signal === 'traces'
+          ? { partialSuccess: { rejected: 1, message: 'span name too long' } }
+          : { status: 'ok' },
+      );
+      const tracer = startTracer({ protocol });
+      expect(await pipeline(tracer)).toBe(42);
+      await tracer.flush();
+      // Accepted, so not retried.
+      expect(traceRequests()).toHaveLength(1);
+      expect(otelStats(tracer)).toMatchObject({
+        received: 2,
+        exported: 1,
+        queued: 0,
+        failed: 0,
+        dropped: { 'partial-success': 1 },
+      });
+      const report = reports.find((r) => r.source === 'plugin:otel.export');
+      expect(report?.message).toContain('rejected 1 of 2 spans: span name too long');
+    },
+  );
+});
+
+describe('a request too large for the backend (413)', () => {
+  it.each(['http/protobuf', 'http/json'] as OtlpProtocol[])(
+    'is sent again in halves until the parts fit, and every span arrives once (%s)',
+    async (protocol) => {
+      const limit = protocol === 'http/json' ? 6_000 : 3_000;
+      fixture.receiver.respondWith((request) =>
+        request.signal === 'traces' && request.bytes.length > limit
+          ? { status: 413, body: 'request entity too large' }
+          : { status: 'ok' },
+      );
+      const tracer = startTracer({
+        protocol,
+        compression: 'none',
+        batch: { scheduledDelayMillis: 60_000, maxExportBatchSize: 512 },
+      });
+      for (let i = 0; i < 16; i++)
+        await tracer.custom({ name: `s${i}`, metadata: { filler: 'x'.repeat(400) } }, async () => i);
+      await tracer.flush();
+      const names = fixture.receiver
+        .spans()
+        .map((s) => s.name)
+        .sort();
+      expect(names).toEqual(Array.from({ length: 16 }, (_, i) => `s${i}`).sort());
+      const outcomes = traceRequests().map((r) => r.outcome?.kind);
+      expect(outcomes[0]).toBe('rejected');
+      expect(outcomes.filter((o) => o === 'accepted').length).toBeGreaterThan(1);
+      expect(otelStats(tracer)).toMatchObject({ exported: 16, queued: 0, failed: 0, dropped: {} });
+      expect(reports).toEqual([]);
+    },
+  );
+
+  it('drops a single span that is still too large, counted as too-large, and delivers the rest', async () => {
+    fixture.receiver.respondWith((request) =>
+      request.signal === 'traces' && request.bytes.length > 3_000
+        ? { status: 413, body: 'request entity too large' }
+        : { status: 'ok' },
+    );
+    const tracer = startTracer({ compression: 'none', batch: { scheduledDelayMillis: 60_000 } });
+    for (let i = 0; i < 4; i++) await tracer.custom(`small${i}`, async () => i);
+    await tracer.custom({ name: 'big', metadata: { filler: 'y'.repeat(5_000) } }, async () => 0);
+    await tracer.flush();
+    expect(
+      fixture.receiver
+        .spans()
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['small0', 'small1', 'small2', 'small3']);
+    expect(otelStats(tracer)).toMatchObject({
+      exported: 4,
+      queued: 0,
+      failed: 1,
+      dropped: { 'too-large': 1 },
+    });
+    expect(reports.map((r) => r.source)).toContain('plugin:otel.export');
+  });
+});

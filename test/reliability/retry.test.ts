@@ -162,12 +162,8 @@ describe.concurrent('OTLP transport (OTel plugin; Langfuse and Phoenix share it)
     });
   }
 
-  // BUG: a partial success's rejected spans are counted as exported (the SDK's response handler only
-  // logs them through diag): stats() says 10 exported where the backend kept 7, and nothing reaches
-  // the error handler. The identity still adds up, but `exported` is not what was delivered.
-  // packages/otel/src/exporters.ts (ENCODED serializer, and the SDK's JSON exporter) drop the
-  // response's `partial_success`; routing.ts counts every successful export as exported.
-  it.skip('partial success: the rejected spans are counted as dropped and reported', async () => {
+  // `exported` is what the backend kept: the rejected spans are dropped, with the backend's reason.
+  it('partial success: the rejected spans are counted as dropped and reported', async () => {
     await otelCase(
       'http/protobuf',
       () => ({ partialSuccess: { rejected: 3, message: 'three spans had bad attributes' } }),
@@ -281,11 +277,7 @@ describe.concurrent('OTLP transport (OTel plugin; Langfuse and Phoenix share it)
     );
   });
 
-  // BUG: a 413 does not split the batch: the whole batch is dropped ('export-failed'), though every
-  // span would fit in smaller requests. Nothing in @spanchain/otel (exporters.ts, routing.ts) reacts
-  // to 413; the SDK treats it as a final failure. Halving the batch on 413 (down to single spans,
-  // each then dropped and counted if still too large) would deliver these 10.
-  it.skip('413 splits the batch until the parts fit, and everything arrives once', async () => {
+  it('413 splits the batch until the parts fit, and everything arrives once', async () => {
     await otelCase(
       'http/protobuf',
       (_i, request) => (request.bytes.length > 4_096 ? { status: 413, body: 'too large' } : { status: 'ok' }),

@@ -203,6 +203,8 @@ export interface OtlpReceiver {
   clear(): void;
   /** Spans, metrics and log records accepted so far (also counted with `retain: false`). */
   counts(): { spans: number; metrics: number; logs: number };
+  /** HTTP connections accepted since the start, and those open now. */
+  connections(): { accepted: number; open: number };
   /**
    * Takes the ports down: listeners closed and open connections destroyed, so clients get
    * ECONNREFUSED (gRPC: UNAVAILABLE) until `acceptConnections()` listens on the same ports again.
@@ -811,6 +813,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     });
   };
 
+  let accepted = 0;
   const httpServer: Server = createServer((httpReq, res) => {
     handleHttp(httpReq, res).catch((error: unknown) => {
       // Client went away mid-body, or a bug here: answer if still possible, never crash the test run.
@@ -818,6 +821,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     });
   });
   httpServer.on('connection', (socket) => {
+    accepted++;
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
@@ -975,6 +979,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       tally.logs = 0;
     },
     counts: () => ({ ...tally }),
+    connections: () => ({ accepted, open: sockets.size }),
     async refuseConnections() {
       if (closed || refusing) return;
       refusing = true;

@@ -1,10 +1,10 @@
 /**
  * The OpenTelemetry SDK's own exporters, built from resolved settings: OTLP over HTTP
  * (protobuf or JSON) or gRPC for traces, metrics and logs, or the console and in-memory
- * exporters. Nothing here encodes OTLP by hand.
+ * exporters. Span requests in OTLP/protobuf are encoded by `otlp-proto.ts`; the rest is the SDK's.
  */
 import { Metadata } from '@grpc/grpc-js';
-import { ExportResultCode } from '@opentelemetry/core';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as JsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
@@ -14,7 +14,6 @@ import {
   OTLPMetricExporter as JsonMetricExporter,
 } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { CompressionAlgorithm, OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import {
   convertLegacyHttpOptions,
@@ -27,6 +26,7 @@ import {
 import {
   type IExportTraceServiceResponse,
   type ISerializer,
+  JsonTraceSerializer,
   ProtobufTraceSerializer,
 } from '@opentelemetry/otlp-transformer';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
@@ -70,10 +70,45 @@ function transport(
   return { url, timeoutMillis: options.timeoutMillis, compression, headers: headers ?? {} };
 }
 
+/**
+ * One keep-alive HTTP agent per protocol for every span exporter of a plugin. The SDK makes an
+ * agent per exporter and never closes it (its HTTP transport's `shutdown()` does nothing), and the
+ * plugin makes an exporter per credential set, anew each time an evicted set comes back: with many
+ * teams that left thousands of idle sockets open until the exports met `ECONNRESET`. The first
+ * exporter's agent (built by the SDK from its options and `OTEL_EXPORTER_OTLP_*` certificate
+ * variables, the same for every exporter of the plugin) is shared, and destroyed with the plugin.
+ */
+export class SharedAgents {
+  private readonly agents = new Map<string, Promise<AgentLike>>();
+
+  /** `factory`'s agent for each protocol, made once. */
+  share(factory: AgentFactory): AgentFactory {
+    return (protocol) => {
+      let agent = this.agents.get(protocol);
+      if (agent === undefined) {
+        agent = Promise.resolve(factory(protocol));
+        this.agents.set(protocol, agent);
+      }
+      return agent;
+    };
+  }
+
+  /** Closes every socket; later exports (there should be none) get new agents. */
+  async destroy(): Promise<void> {
+    const agents = [...this.agents.values()];
+    this.agents.clear();
+    for (const agent of agents) (await agent.catch(() => undefined))?.destroy();
+  }
+}
+
+type AgentLike = { destroy(): void };
+type AgentFactory = (protocol: string) => AgentLike | Promise<AgentLike>;
+
 /** The span exporter for one set of headers (the plugin keeps one per credential set). */
 export function createSpanExporter(
   options: ResolvedOtelOptions,
   headers: Record<string, string> | undefined,
+  agents?: SharedAgents,
 ): SpanExporter {
   const { exporter } = options;
   if (typeof exporter === 'object') return exporter;
@@ -82,62 +117,114 @@ export function createSpanExporter(
   const config = transport(options, 'traces', headers);
   switch (options.protocol) {
     case 'grpc':
-      return new GrpcRetry(new SliceEncodedTraceExporter('grpc', config), options.timeoutMillis);
+      return new GrpcRetry(new TraceExporter('grpc', config, PROTOBUF), options.timeoutMillis);
     case 'http/json':
-      return new JsonTraceExporter(config);
+      return new TraceExporter('http', config, JSON_SPANS, agents);
     default:
-      return new SliceEncodedTraceExporter('http', config);
+      return new TraceExporter('http', config, PROTOBUF, agents);
   }
 }
 
-/** A request already encoded, and how many spans it holds (for the SDK's exporter metrics). */
-interface EncodedSpans {
-  bytes: Uint8Array;
+/** Spans a backend refused in an OTLP partial success (the export itself succeeded). */
+export interface PartialSuccess {
+  rejected: number;
+  message: string;
+}
+
+/** An export's result, with the partial success the backend answered, if any. */
+export type DeliveryResult = ExportResult & { partialSuccess?: PartialSuccess };
+
+/** A request ready for the SDK's transport, and how many spans it holds (for its exporter metrics). */
+interface Prepared<T> {
+  request: T;
   count: number;
 }
 
-/** The SDK's export path with the encoding done beforehand: bytes pass through. */
-const ENCODED: ISerializer<EncodedSpans, IExportTraceServiceResponse> = {
-  serializeRequest: (request) => request.bytes,
-  deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
+/** How spans become a request body: the encoding, its content type and the response's decoding. */
+interface Encoding<T> {
+  contentType: string;
+  prepare(spans: ReadableSpan[]): Promise<T>;
+  serializer: ISerializer<T, IExportTraceServiceResponse>;
+}
+
+/** OTLP/protobuf by spanchain's encoder (`otlp-proto.ts`), in slices that yield to the event loop. */
+const PROTOBUF: Encoding<Uint8Array> = {
+  contentType: 'application/x-protobuf',
+  prepare: encodeTraceRequest,
+  serializer: {
+    serializeRequest: (bytes) => bytes,
+    deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
+  },
 };
-const ENCODED_METRICS = { name: 'span' as const, countItems: (request: EncodedSpans) => request.count };
+
+/** OTLP/JSON by the SDK's serializer. */
+const JSON_SPANS: Encoding<ReadableSpan[]> = {
+  contentType: 'application/json',
+  prepare: async (spans) => spans,
+  serializer: JsonTraceSerializer,
+};
 
 /**
- * OTLP/protobuf over HTTP or gRPC: the SDK's transport (retries, compression, agents, timeouts,
- * partial success) with spanchain's encoder (`otlp-proto.ts`), which encodes a batch in slices
- * instead of blocking the event loop for all of it.
+ * OTLP over HTTP or gRPC: the SDK's transport (retries, compression, timeouts) with an encoding
+ * chosen here. Unlike the SDK's own exporters it reports what an OTLP partial success rejected
+ * (the SDK only logs it) and shares its HTTP agent (see `SharedAgents`).
  */
-class SliceEncodedTraceExporter implements SpanExporter {
-  private readonly base: OTLPExporterBase<EncodedSpans>;
+class TraceExporter<T> implements SpanExporter {
+  private readonly base: OTLPExporterBase<Prepared<T>>;
+  /** The partial success of the response being handled; read by the export it belongs to. */
+  private partial: PartialSuccess | undefined;
 
-  constructor(transport: 'http' | 'grpc', config: TransportConfig) {
-    const delegate =
-      transport === 'grpc'
-        ? createOtlpGrpcExportDelegate(
-            convertLegacyOtlpGrpcOptions(config, 'TRACES'),
-            ENCODED,
-            'otlp_grpc_span_exporter',
-            ENCODED_METRICS,
-            undefined,
-            'TraceExportService',
-            '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-          )
-        : createOtlpHttpExportDelegate(
-            convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', {
-              'Content-Type': 'application/x-protobuf',
-            }),
-            ENCODED,
-            'otlp_http_span_exporter',
-            ENCODED_METRICS,
-            undefined,
-          );
+  constructor(
+    transport: 'http' | 'grpc',
+    config: TransportConfig,
+    private readonly encoding: Encoding<T>,
+    agents?: SharedAgents,
+  ) {
+    const serializer: ISerializer<Prepared<T>, IExportTraceServiceResponse> = {
+      serializeRequest: (prepared) => encoding.serializer.serializeRequest(prepared.request),
+      deserializeResponse: (data) => {
+        const response = encoding.serializer.deserializeResponse(data);
+        this.partial = partialSuccessOf(response);
+        return response;
+      },
+    };
+    const metrics = { name: 'span' as const, countItems: (prepared: Prepared<T>) => prepared.count };
+    let delegate: ReturnType<typeof createOtlpHttpExportDelegate<Prepared<T>, IExportTraceServiceResponse>>;
+    if (transport === 'grpc') {
+      delegate = createOtlpGrpcExportDelegate(
+        convertLegacyOtlpGrpcOptions(config, 'TRACES'),
+        serializer,
+        'otlp_grpc_span_exporter',
+        metrics,
+        undefined,
+        'TraceExportService',
+        '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      );
+    } else {
+      const http = convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', {
+        'Content-Type': encoding.contentType,
+      });
+      if (agents) http.agentFactory = agents.share(http.agentFactory) as typeof http.agentFactory;
+      delegate = createOtlpHttpExportDelegate(
+        http,
+        serializer,
+        'otlp_http_span_exporter',
+        metrics,
+        undefined,
+      );
+    }
     this.base = new OTLPExporterBase(delegate);
   }
 
-  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
-    encodeTraceRequest(spans).then(
-      (bytes) => this.base.export({ bytes, count: spans.length }, done),
+  export(spans: ReadableSpan[], done: (result: DeliveryResult) => void): void {
+    this.encoding.prepare(spans).then(
+      (request) =>
+        this.base.export({ request, count: spans.length }, (result) => {
+          // The SDK decodes the response and calls back in the same turn: this is its answer.
+          const partialSuccess = this.partial;
+          this.partial = undefined;
+          done(partialSuccess ? { ...result, partialSuccess } : result);
+        }),
       (error: unknown) =>
         done({
           code: ExportResultCode.FAILED,
@@ -153,6 +240,15 @@ class SliceEncodedTraceExporter implements SpanExporter {
   forceFlush(): Promise<void> {
     return this.base.forceFlush();
   }
+}
+
+/** The rejected spans of a response's `partialSuccess` (a JSON answer carries int64 as a string). */
+function partialSuccessOf(response: IExportTraceServiceResponse | undefined): PartialSuccess | undefined {
+  const partial = response?.partialSuccess;
+  if (partial === undefined || partial === null) return undefined;
+  const rejected = Number(partial.rejectedSpans ?? 0);
+  if (!Number.isFinite(rejected) || rejected <= 0) return undefined;
+  return { rejected, message: typeof partial.errorMessage === 'string' ? partial.errorMessage : '' };
 }
 
 const TEMPORALITY = {

@@ -21,7 +21,7 @@ import {
   type StepOf,
   scrubSecrets,
 } from '@spanchain/core';
-import { createLogExporter, createMetricExporter, createSpanExporter } from './exporters.js';
+import { createLogExporter, createMetricExporter, createSpanExporter, SharedAgents } from './exporters.js';
 import { StepLogs } from './logs.js';
 import { errorTypeOf, llmAttributes, type MapOptions, mapStep, operationOf, type StepMapper } from './map.js';
 import { GenAiMetrics } from './metrics.js';
@@ -32,7 +32,15 @@ import {
   registerHeaderSecrets,
   resolveOtelOptions,
 } from './options.js';
-import { createPipeline, ExportCounters, PipelineCache, RecentSet, stableKey } from './routing.js';
+import {
+  createPipeline,
+  ExportCounters,
+  MAX_PLUGIN_EXPORTS,
+  PipelineCache,
+  RecentSet,
+  Slots,
+  stableKey,
+} from './routing.js';
 import { mapSafely, StepSpan, toHrTime } from './step-span.js';
 import { VERSION } from './version.js';
 
@@ -48,6 +56,10 @@ export class OtelPlugin implements Plugin {
   readonly memory: InMemorySpanExporter | undefined;
 
   private readonly counters = new ExportCounters();
+  /** The HTTP agents every span exporter of this plugin shares; closed at shutdown. */
+  private readonly agents = new SharedAgents();
+  /** Export slots shared by every pipeline of this plugin. */
+  private readonly exportSlots = new Slots(MAX_PLUGIN_EXPORTS);
   private readonly errors = new ErrorReporter();
   private readonly mapOptions: MapOptions;
   private readonly mapper: StepMapper;
@@ -90,13 +102,14 @@ export class OtelPlugin implements Plugin {
         settings.maxCredentialSets,
         (key) => {
           const headers = key === '' ? staticHeaders : this.headersByKey.get(key);
-          const exporter = createSpanExporter(settings, headers);
+          const exporter = createSpanExporter(settings, headers, this.agents);
           if (settings.exporter === 'memory') memory = exporter as InMemorySpanExporter;
           this.debug(`new span pipeline ${this.describeTarget(headers)}`);
           return createPipeline(
             exporter,
             settings.batch,
             this.counters,
+            this.exportSlots,
             (count, ok, error) => {
               if (ok) this.debug(`exported ${count} spans`);
               else this.exportFailed(count, error);
@@ -272,14 +285,15 @@ export class OtelPlugin implements Plugin {
     }
     const key = this.pipelineKey(step);
     if (key === undefined || this.pipelines === undefined) return;
+    const pipeline = this.pipelines.get(key);
     const limit = this.settings.batch === false ? Number.POSITIVE_INFINITY : this.settings.batch.maxQueueSize;
-    // The same bound as the SDK's batch processor: spans waiting for export, not those in flight.
-    if (this.counters.queued >= limit) {
+    // The same bound as the SDK's batch processor, which would drop silently: spans waiting for
+    // export in this credential set's queue, so that a team whose collector hangs fills its own.
+    if (pipeline.queued >= limit) {
       this.counters.drop('queue-full');
       return;
     }
-    this.counters.queued++;
-    this.pipelines.get(key).onEnd(span);
+    pipeline.onEnd(span);
   }
 
   private takeFolded(spanId: string): StepOf<'llm'> | undefined {
@@ -428,6 +442,7 @@ export class OtelPlugin implements Plugin {
     if (this.metricsRecorder) work.push(this.metricsRecorder.shutdown());
     if (this.logSink) work.push(this.logSink.shutdown());
     await Promise.all(work.map((p) => p.catch(() => undefined)));
+    await this.agents.destroy();
   }
 }
 
