@@ -4,8 +4,8 @@
  * endpoint with Basic auth and the `langfuse.*` attributes of {@link langfuseMapper}.
  */
 import { ErrorReporter } from '@spanchain/core';
-import { type MapOptions, OtelPlugin, type OtelPluginOptions } from '@spanchain/otel';
-import { type LangfuseMapOptions, langfuseMapper } from './map.js';
+import { OtelPlugin, type OtelPluginOptions, withMapOptions } from '@spanchain/otel';
+import { langfuseMapper } from './map.js';
 import {
   type LangfuseCredentials,
   type LangfusePluginOptions,
@@ -96,8 +96,6 @@ export function otelOptionsFor(
       );
     },
   };
-  let merged: LangfuseMapOptions | undefined;
-  let mergedFrom: MapOptions | undefined;
 
   return {
     name: settings.name,
@@ -119,14 +117,7 @@ export function otelOptionsFor(
     logs: false,
     samplingRate: settings.samplingRate,
     debug: settings.debug,
-    // The OTel plugin passes the same options object for every span: merge it once.
-    mapper: (step, options: MapOptions) => {
-      if (merged === undefined || mergedFrom !== options) {
-        merged = { ...options, ...mapOptions };
-        mergedFrom = options;
-      }
-      return langfuseMapper(step, merged);
-    },
+    mapper: withMapOptions(mapOptions, langfuseMapper),
     scope: { name: SDK_NAME, version: VERSION },
   };
 }

@@ -13,6 +13,7 @@ export {
   type StepMapper,
   spanNameOf,
 } from './map.js';
+export { withMapOptions } from './mapper.js';
 export { GEN_AI_DURATION_BUCKETS, GEN_AI_TOKEN_BUCKETS, METRIC_NAMES } from './metrics.js';
 export { OPERATION, SEMCONV, SPANCHAIN } from './names.js';
 export {

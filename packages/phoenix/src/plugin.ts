@@ -5,8 +5,8 @@
  * and the attributes of {@link phoenixMapper}.
  */
 import { ErrorReporter, registerSecret, type Step } from '@spanchain/core';
-import { type MapOptions, OtelPlugin, type OtelPluginOptions } from '@spanchain/otel';
-import { type PhoenixMapOptions, phoenixMapper } from './map.js';
+import { OtelPlugin, type OtelPluginOptions, withMapOptions } from '@spanchain/otel';
+import { phoenixMapper } from './map.js';
 import { PROJECT_HEADER, PROJECT_METADATA_KEY, PROJECT_RESOURCE_ATTRIBUTE } from './names.js';
 import {
   isHeaderValue,
@@ -124,8 +124,6 @@ export function otelOptionsFor(
   };
 
   const mapOptions = { hide: settings.hide, base64ImageMaxLength: settings.base64ImageMaxLength };
-  let merged: PhoenixMapOptions | undefined;
-  let mergedFrom: MapOptions | undefined;
 
   return {
     name: settings.name,
@@ -149,14 +147,7 @@ export function otelOptionsFor(
     logs: false,
     samplingRate: settings.samplingRate,
     debug: settings.debug,
-    // The OTel plugin passes the same options object for every span: merge it once.
-    mapper: (step, options: MapOptions) => {
-      if (merged === undefined || mergedFrom !== options) {
-        merged = { ...options, ...mapOptions };
-        mergedFrom = options;
-      }
-      return phoenixMapper(step, merged);
-    },
+    mapper: withMapOptions(mapOptions, phoenixMapper),
     scope: { name: SDK_NAME, version: VERSION },
   };
 }
