@@ -632,7 +632,27 @@ describe('destinations', () => {
     for (const request of [...receiver.requests, ...second.requests])
       expect(new Set(postsOf(request).map((r) => r.session_name)).size).toBe(1);
     expectWellFormedTree(runsOf(second));
-    expect(pluginStats(tracer)).toMatchObject({ received: 2, exported: 6 });
+    // Each step counted once, by its primary run; the replicas' runs apart.
+    expect(pluginStats(tracer)).toMatchObject({ received: 2, exported: 2, queued: 0, dropped: {} });
+    expect(tracer.plugins()[0]!.stats?.()).toMatchObject({
+      replicas: { exported: 4, queued: 0, dropped: {}, failed: 0 },
+    });
+  });
+
+  it('replicas: one that refuses costs the primary nothing, and the counts still add up per step', async () => {
+    const refusing = await startLangSmithReceiver({ respondWith: () => ({ status: 400, body: 'no' }) });
+    receivers.push(refusing);
+    const { tracer } = start({ replicas: [{ project: 'mirror', endpoint: refusing.url }] });
+    await tracer.chain('replicated', async () => {
+      await tracer.llm({ name: 'replicated-llm', model: 'm' }, async () => 'x');
+    });
+    await tracer.flush({ timeoutMs: 5000 });
+    const stats = pluginStats(tracer);
+    expect(stats).toMatchObject({ received: 2, exported: 2, queued: 0, dropped: {} });
+    expect(stats.received).toBe(stats.exported + stats.queued + sum(stats.dropped));
+    expect(tracer.plugins()[0]!.stats?.()).toMatchObject({
+      replicas: { exported: 0, queued: 0, dropped: { 'http-400': 2 } },
+    });
   });
 
   it("mode 'batch': one JSON body to /runs/batch, uncompressed, the same valid tree", async () => {

@@ -1,8 +1,8 @@
 // @spanchain/langsmith's transport against a loopback LangSmith: what arrives is decoded (multipart
 // and batch) and every run validated against `runs.Run` from LangSmith's OpenAPI document; per-team
-// separation and replicas; retries (429 + Retry-After, 503 backoff, resets, timeouts); drops on
-// other 4xx; the memory bound with the sink down; the event loop kept free; no API key in any
-// message. The transport is imported from source: the package has no entry point yet.
+// separation and replicas; a silent destination that does not hold up the others; retries (429 +
+// Retry-After, 503 backoff, resets, timeouts); 413 answered by halving; drops on other 4xx; the
+// memory bound with the sink down; the event loop kept free; no API key in any message. The transport is imported from source: the package has no entry point yet.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Client } from 'langsmith';
@@ -238,6 +238,61 @@ describe('per-team delivery', () => {
 });
 
 describe('failures', () => {
+  for (const mode of ['multipart', 'batch'] as const) {
+    it(`413 (body over the server's limit): halved until the parts fit, each run once (${mode})`, async () => {
+      // A limit on the decompressed body, as LangSmith's: multipart bodies go gzipped, batch plain.
+      const limit = 12 * 1024;
+      const small = await startLangSmithReceiver({
+        respondWith: (r) => (r.body.length > limit ? { status: 413, body: 'too large' } : { status: 'ok' }),
+      });
+      extraReceivers.push(small);
+      const t = start({ mode, flushIntervalMillis: 60_000 });
+      const runs = Array.from({ length: 24 }, (_, n) => makeRun(n, randomBytes(900).toString('base64')));
+      runs.push(makeRun(99, randomBytes(12 * 1024).toString('base64'))); // too large even alone
+      for (const run of runs) t.enqueue(target({ endpoint: small.url }), run);
+      expect(await t.flush(Date.now() + 10_000)).toBe(true);
+      if (mode === 'multipart') for (const r of small.requests) expect(r.contentEncoding).toBe('gzip');
+      const refused = small.requests.filter(
+        (r) => r.outcome?.kind === 'rejected' && r.outcome.status === 413,
+      );
+      const accepted = small.requests.filter((r) => r.outcome?.kind === 'accepted');
+      expect(refused.length).toBeGreaterThanOrEqual(3);
+      expect(accepted.length + refused.length).toBe(small.requests.length); // nothing else refused
+      const ids = accepted.flatMap((r) => r.posts.map((p) => String(p.id)));
+      expect(new Set(ids).size).toBe(ids.length); // no run twice
+      const received = byId(small.runs());
+      expect(received.size).toBe(24);
+      for (const run of runs.slice(0, 24)) {
+        expect(received.get(run.id)).toEqual({ ...run, session_name: 'red-project' });
+      }
+      expect(t.stats()).toMatchObject({ exported: 24, queued: 0, dropped: { 'http-413': 1 } });
+      expect(t.stats().failed).toBe(refused.length);
+    });
+  }
+
+  it('a destination that never answers does not delay another one', async () => {
+    const silent = await startLangSmithReceiver({ respondWith: () => ({ blackhole: true }) });
+    extraReceivers.push(silent);
+    const t = start({ maxBatchRuns: 5, timeoutMillis: 5000 });
+    const healthy: number[] = [];
+    for (let n = 0; n < 60; n++) {
+      // every run to both, as with a replica; the silent one's batches are always the older
+      const run = makeRun(n);
+      t.enqueue(target({ endpoint: silent.url, project: 'replica' }), run);
+      t.enqueue(target(), run);
+      const begin = Date.now();
+      await receiver.waitFor((r) => r.runs().length === n + 1, 2000);
+      healthy.push(Date.now() - begin);
+    }
+    healthy.sort((a, b) => a - b);
+    console.log(
+      `[langsmith-transport] replica silent: primary delivery p50 ${healthy[30]} ms, max ${healthy[59]} ms; ` +
+        `${silent.requests.length} request(s) hanging at the replica`,
+    );
+    expect(healthy[59]).toBeLessThan(1000);
+    expect(silent.requests.length).toBeLessThanOrEqual(2); // its own share of slots, no more
+  });
+
   it('429 with Retry-After: waits that long, then delivers', async () => {
     receiver.respondWith((request) =>
       receiver.requests.indexOf(request) === 0

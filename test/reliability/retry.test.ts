@@ -412,14 +412,20 @@ describe.concurrent('LangSmith transport', () => {
     );
   });
 
-  // BUG: a 413 does not split the batch: all runs of the request are dropped as 'http-413'
-  // (packages/langsmith/src/transport.ts: `send` treats every non-retryable status as final for the
-  // whole batch), though each run would fit alone.
-  it.skip('413 splits the batch until the parts fit, and everything arrives once', async () => {
+  // A 413 halves the batch, down to single runs if need be: every run fits alone here, so all ten
+  // arrive, each once.
+  it('413 splits the batch until the parts fit, and everything arrives once', async () => {
     await langsmithCase(
       (_i, request) => (request.body.length > 8_192 ? { status: 413, body: 'too large' } : { status: 'ok' }),
       async ({ receiver, tracer, stats }) => {
         await trace(tracer, STEPS, () => ({ filler: 'x'.repeat(2_000) }));
+        const sizes = receiver.requests.map(
+          (r) => `${r.posts.length}${r.outcome?.kind === 'accepted' ? '' : '×'}`,
+        );
+        report(
+          'retry: LangSmith 413 split',
+          `${sizes.length} requests of ${sizes.join(', ')} runs (× refused); ${describeAccounts(stats())}`,
+        );
         expect(runSeqs(receiver)).toEqual(ALL);
         expect(stats()).toMatchObject({ exported: STEPS, dropped: {} });
       },

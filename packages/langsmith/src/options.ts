@@ -20,6 +20,8 @@ import { z } from 'zod';
 
 export const DEFAULT_ENDPOINT = 'https://api.smith.langchain.com';
 export const DEFAULT_PROJECT = 'default';
+const DEFAULT_CONCURRENT_REQUESTS = 2;
+const DEFAULT_TOTAL_CONCURRENT_REQUESTS = 8;
 
 /** A value, or a function of the step giving it (`undefined` falls back to the plugin's own). */
 export type PerStep<T> = T | ((step: Step) => T | undefined);
@@ -98,8 +100,10 @@ export const LangSmithPluginOptionsSchema = z
     timeoutMillis: positiveInt(600_000).optional(),
     /** Retries of a request answered 429/5xx or lost. Default 3. */
     maxRetries: z.number().int().min(0).max(20).optional(),
-    /** Requests in flight at once. Default 2. */
+    /** Requests in flight at once to one destination. Default 2. */
     maxConcurrentRequests: positiveInt(64).optional(),
+    /** Requests in flight at once over all destinations. Default 8 (or maxConcurrentRequests if larger). */
+    maxTotalConcurrentRequests: positiveInt(64).optional(),
     /** Redaction for LangSmith only, on top of the tracer's (the options of `redact()`). */
     redact: RedactOptionsSchema.optional(),
     /** Budgets for each serialised field (inputs, outputs, metadata values). */
@@ -107,7 +111,18 @@ export const LangSmithPluginOptionsSchema = z
     /** Print configuration and send results to stderr; keys are never printed. Env `LANGSMITH_DEBUG`. */
     debug: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((options, context) => {
+    const { maxConcurrentRequests: perDestination, maxTotalConcurrentRequests: total } = options;
+    // A total below one destination's share would make the per-destination limit a lie.
+    if (total !== undefined && total < (perDestination ?? DEFAULT_CONCURRENT_REQUESTS)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['maxTotalConcurrentRequests'],
+        message: `must be at least maxConcurrentRequests (${perDestination ?? DEFAULT_CONCURRENT_REQUESTS})`,
+      });
+    }
+  });
 
 export type LangSmithPluginOptions = Omit<
   z.input<typeof LangSmithPluginOptionsSchema>,
@@ -140,6 +155,7 @@ export interface ResolvedLangSmithOptions {
   timeoutMillis: number;
   maxRetries: number;
   maxConcurrentRequests: number;
+  maxTotalConcurrentRequests: number;
   redact: z.output<typeof RedactOptionsSchema> | undefined;
   limits: Partial<SerializeLimits> | undefined;
   debug: boolean;
@@ -309,7 +325,13 @@ export function resolveLangSmithOptions(
     flushIntervalMillis: options.flushIntervalMillis ?? 1000,
     timeoutMillis: options.timeoutMillis ?? 10_000,
     maxRetries: options.maxRetries ?? 3,
-    maxConcurrentRequests: options.maxConcurrentRequests ?? 2,
+    maxConcurrentRequests: options.maxConcurrentRequests ?? DEFAULT_CONCURRENT_REQUESTS,
+    maxTotalConcurrentRequests:
+      options.maxTotalConcurrentRequests ??
+      Math.max(
+        DEFAULT_TOTAL_CONCURRENT_REQUESTS,
+        options.maxConcurrentRequests ?? DEFAULT_CONCURRENT_REQUESTS,
+      ),
     redact: options.redact,
     limits: options.limits,
     debug: options.debug ?? lsBoolean(env, 'DEBUG') ?? false,

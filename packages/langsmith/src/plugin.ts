@@ -100,6 +100,7 @@ export class LangSmithPlugin implements Plugin {
         r.apiKey ?? primaryKey ?? '',
         r.workspaceId ?? (typeof settings.workspaceId === 'string' ? settings.workspaceId : undefined),
         r.project,
+        true,
       ),
     );
     const debug = settings.debug
@@ -117,6 +118,7 @@ export class LangSmithPlugin implements Plugin {
       timeoutMillis: settings.timeoutMillis,
       maxRetries: settings.maxRetries,
       maxConcurrentRequests: settings.maxConcurrentRequests,
+      maxTotalConcurrentRequests: settings.maxTotalConcurrentRequests,
       onError: (source, message) => this.errors.warn(`plugin:${this.name}.${source}`, message),
       ...(debug && { debug }),
     });
@@ -216,8 +218,14 @@ export class LangSmithPlugin implements Plugin {
     return rate >= 1 || (rate > 0 && isTraceSampled(step.traceId, rate));
   }
 
-  private target(endpoint: string, apiKey: string, workspaceId: string | undefined, project: string): Target {
-    const key = `${endpoint}\u0000${apiKey}\u0000${workspaceId ?? ''}\u0000${project}`;
+  private target(
+    endpoint: string,
+    apiKey: string,
+    workspaceId: string | undefined,
+    project: string,
+    replica = false,
+  ): Target {
+    const key = `${endpoint}\u0000${apiKey}\u0000${workspaceId ?? ''}\u0000${project}\u0000${replica}`;
     let target = this.targets.get(key);
     if (target === undefined) {
       if (this.targets.size >= MAX_TARGET_CACHE) this.targets.clear();
@@ -226,6 +234,7 @@ export class LangSmithPlugin implements Plugin {
         apiKey,
         project,
         ...(workspaceId !== undefined && { workspaceId }),
+        ...(replica && { replica }),
       };
       this.targets.set(key, target);
     }

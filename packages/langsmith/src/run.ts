@@ -49,6 +49,11 @@ export interface Target {
   /** `x-tenant-id`, for keys that span several workspaces. */
   workspaceId?: string;
   project: string;
+  /**
+   * A replica: a copy of runs that also go to a primary target. Its runs are counted apart
+   * (`stats().replicas`), so that the plugin's totals count each step once.
+   */
+  replica?: boolean;
 }
 
 /** A stable key for a target (the API key is hashed, never kept in clear in the key). */

@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { watchEventLoop } from '../../../test/support/event-loop.js';
+import { batchBody, encodeRun, multipartBody, newBoundary } from './multipart.js';
+import { resolveLangSmithOptions } from './options.js';
 import type { Run, Target } from './run.js';
+import { halve, runOffsets } from './split.js';
 import {
   backoffMillis,
   type FetchFunction,
@@ -456,6 +459,256 @@ describe('retries', () => {
     t.enqueue(TARGET, item(1));
     expect(await t.flush(Date.now() + 2000)).toBe(true);
     expect(t.stats().dropped).toEqual({ network: 1 });
+  });
+});
+
+describe('413: too large', () => {
+  // The sink refuses any body over LIMIT uncompressed bytes, as LangSmith does past its size limit.
+  const LIMIT = 6 * 1024;
+  const tooLarge = (_index: number, call: Call): Answer =>
+    call.rawBytes > LIMIT ? { status: 413, body: 'payload too large' } : { status: 202 };
+
+  for (const mode of ['multipart', 'batch'] as const) {
+    it(`halves the batch until the parts fit; every run arrives once (${mode})`, async () => {
+      const { fetch, calls } = fakeFetch(tooLarge);
+      const t = make({ fetch, mode, flushIntervalMillis: 60_000 });
+      const items = Array.from({ length: 10 }, (_, n) => item(n, 'x'.repeat(1000 + n * 50)));
+      for (const i of items) t.enqueue(TARGET, i);
+      expect(await t.flush(Date.now() + 3000)).toBe(true);
+      const accepted = calls.filter((c) => c.rawBytes <= LIMIT);
+      const delivered = accepted.flatMap((c) => c.runs.map((r) => r.id));
+      expect(delivered.sort()).toEqual(items.map((i) => i.id).sort()); // each once
+      for (const c of accepted)
+        for (const r of c.runs) expect(r).toEqual(toRun(items[(r.inputs as Item).n]!, TARGET));
+      expect(calls[0]!.runs).toHaveLength(10);
+      expect(calls.length).toBeGreaterThan(accepted.length); // some requests were refused and split
+      expect(t.stats()).toMatchObject({ exported: 10, queued: 0, dropped: {}, bufferedBytes: 0 });
+      expect(t.stats().failed).toBe(calls.length - accepted.length);
+    });
+  }
+
+  it('drops a run that is too large alone as http-413, once, and delivers the others', async () => {
+    const { fetch, calls } = fakeFetch(tooLarge);
+    const errors: string[] = [];
+    const t = make({ fetch, onError: (_s, m) => errors.push(m), flushIntervalMillis: 60_000 });
+    const items = Array.from({ length: 7 }, (_, n) => item(n, 'x'.repeat(n === 3 ? 8000 : 1000)));
+    for (const i of items) t.enqueue(TARGET, i);
+    expect(await t.flush(Date.now() + 3000)).toBe(true);
+    const delivered = calls.filter((c) => c.rawBytes <= LIMIT).flatMap((c) => c.runs.map((r) => r.name));
+    expect(delivered.sort()).toEqual(['item-0', 'item-1', 'item-2', 'item-4', 'item-5', 'item-6']);
+    // the big run was sent alone exactly once, and dropped then
+    expect(calls.filter((c) => c.runs.length === 1 && c.runs[0]!.name === 'item-3')).toHaveLength(1);
+    expect(t.stats()).toMatchObject({ exported: 6, queued: 0, dropped: { 'http-413': 1 } });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/1 run\(s\) .* dropped: HTTP 413 payload too large/);
+  });
+
+  it('the halves keep the retries the batch had left, and back off between them', async () => {
+    // 503, then 413 for the whole batch, then 503 for everything: with maxRetries 2 the batch has
+    // one retry left when it is split, so each half is tried twice and dropped as http-503.
+    const { fetch, calls } = fakeFetch((index) =>
+      index === 1 ? { status: 413 } : { status: 503, body: 'busy' },
+    );
+    const t = make({ fetch, maxRetries: 2, retryBaseMillis: 40, flushIntervalMillis: 60_000 });
+    for (let n = 0; n < 4; n++) t.enqueue(TARGET, item(n));
+    expect(await t.flush(Date.now() + 3000)).toBe(true);
+    expect(calls.map((c) => c.runs.length)).toEqual([4, 4, 2, 2, 2, 2]);
+    expect(t.stats()).toMatchObject({ exported: 0, queued: 0, failed: 6, dropped: { 'http-503': 4 } });
+    // each half's retry waited its backoff (equal jitter: at least 20 ms after its first try)
+    const [first, second] = calls.slice(2).filter((c) => c.runs[0]!.name === calls[2]!.runs[0]!.name);
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(15);
+  });
+
+  it('flush waits for the halves; the books balance while splitting', async () => {
+    const { fetch, calls } = fakeFetch(tooLarge);
+    const t = make({ fetch, maxBatchRuns: 40, flushIntervalMillis: 60_000 });
+    const samples: number[] = [];
+    const sampler = setInterval(() => {
+      const s = t.stats();
+      samples.push(s.exported + s.queued + sum(s.dropped));
+    }, 1);
+    for (let n = 0; n < 40; n++) t.enqueue(TARGET, item(n, 'y'.repeat(900)));
+    const flushed = await t.flush(Date.now() + 3000);
+    const right = t.stats();
+    clearInterval(sampler);
+    expect(flushed).toBe(true);
+    expect(right).toMatchObject({ exported: 40, queued: 0 });
+    expect(new Set(samples)).toEqual(new Set([40]));
+    expect(calls.filter((c) => c.rawBytes > LIMIT).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('halve', () => {
+  const runs = (mode: 'multipart' | 'batch', sizes: number[]) =>
+    sizes.map((size, n) => encodeRun(toRun(item(n, 'é'.repeat(size)), TARGET), mode));
+
+  it('cuts a multipart body into the bodies of its two halves, same boundary', () => {
+    const encoded = runs('multipart', [10, 300, 20, 40, 5]);
+    const boundary = newBoundary();
+    const whole = multipartBody(encoded, boundary);
+    const [a, b] = halve(whole.body, runOffsets(encoded, 'multipart'), 'multipart', whole.contentType);
+    // cut by bytes: the big second run makes the first half two runs
+    expect(a.runs).toBe(2);
+    expect(a.body.equals(multipartBody(encoded.slice(0, 2), boundary).body)).toBe(true);
+    expect(b.body.equals(multipartBody(encoded.slice(2), boundary).body)).toBe(true);
+    expect(b.offsets).toEqual(runOffsets(encoded.slice(2), 'multipart'));
+    // and again, from the half's own offsets
+    const [c, d] = halve(b.body, b.offsets, 'multipart', whole.contentType);
+    expect(c.body.equals(multipartBody(encoded.slice(2, 3), boundary).body)).toBe(true);
+    expect(d.body.equals(multipartBody(encoded.slice(3), boundary).body)).toBe(true);
+  });
+
+  it('cuts a /runs/batch body into the bodies of its two halves', () => {
+    const encoded = runs('batch', [50, 50, 50, 50]);
+    const whole = batchBody(encoded);
+    const offsets = runOffsets(encoded, 'batch');
+    const [a, b] = halve(whole.body, offsets, 'batch', whole.contentType);
+    expect(a.body.equals(batchBody(encoded.slice(0, 2)).body)).toBe(true);
+    expect(b.body.equals(batchBody(encoded.slice(2)).body)).toBe(true);
+    expect(a.offsets).toEqual(runOffsets(encoded.slice(0, 2), 'batch'));
+    const [c, d] = halve(a.body, a.offsets, 'batch', whole.contentType);
+    expect(JSON.parse(c.body.toString()).post).toHaveLength(1);
+    expect(d.body.equals(batchBody(encoded.slice(1, 2)).body)).toBe(true);
+    expect(() => halve(c.body, c.offsets, 'batch', whole.contentType)).toThrow(RangeError);
+  });
+});
+
+describe('request slots', () => {
+  const SILENT: Target = { ...TARGET, endpoint: 'https://silent.test' };
+  const silent = (c: Call) => c.url.startsWith('https://silent.test');
+
+  /** A fetch where SILENT never answers (until aborted); tracks how many of its requests hang. */
+  function silentFetch() {
+    let hanging = 0;
+    let maxHanging = 0;
+    const perTarget = new Map<string, number>();
+    let maxPerTarget = 0;
+    const ended = new Map<string, number>(); // requests given up (timed out), per project
+    const inner = fakeFetch((_i, c) => (silent(c) ? 'hang' : { status: 202 }));
+    const fetch: FetchFunction = async (url, init) => {
+      if (!url.startsWith('https://silent.test')) return inner.fetch(url, init);
+      const project = String(decode(init).runs[0]?.session_name);
+      hanging++;
+      perTarget.set(project, (perTarget.get(project) ?? 0) + 1);
+      maxHanging = Math.max(maxHanging, hanging);
+      maxPerTarget = Math.max(maxPerTarget, perTarget.get(project)!);
+      try {
+        return await inner.fetch(url, init);
+      } finally {
+        hanging--;
+        perTarget.set(project, perTarget.get(project)! - 1);
+        ended.set(project, (ended.get(project) ?? 0) + 1);
+      }
+    };
+    return {
+      fetch,
+      calls: inner.calls,
+      ended: (project: string) => ended.get(project) ?? 0,
+      peak: () => ({ hanging: maxHanging, perTarget: maxPerTarget }),
+      resetPeak: () => {
+        maxHanging = hanging;
+        maxPerTarget = Math.max(0, ...perTarget.values());
+      },
+    };
+  }
+
+  it('a target that never answers does not hold up another target', async () => {
+    const sink = silentFetch();
+    const t = make({ fetch: sink.fetch, maxBatchRuns: 1, timeoutMillis: 10_000 });
+    // The silent target's batches are older: with shared slots they would take every one.
+    for (let n = 0; n < 6; n++) t.enqueue(SILENT, item(n));
+    await until(() => sink.calls.length >= 2);
+    const start = Date.now();
+    const healthy = Array.from({ length: 6 }, (_, n) => item(100 + n));
+    for (const i of healthy) t.enqueue(TARGET, i);
+    await until(() => t.targetStats().find((s) => s.endpoint === TARGET.endpoint)?.exported === 6, 2000);
+    expect(Date.now() - start).toBeLessThan(1000);
+    // one target at a time is at most maxConcurrentRequests (2) requests
+    expect(sink.peak().perTarget).toBe(2);
+    expect(sink.calls.filter(silent)).toHaveLength(2);
+    // the healthy target's batches left in the order they were made
+    expect(sink.calls.filter((c) => !silent(c)).map((c) => c.runs[0]!.name)).toEqual(
+      healthy.map((i) => `item-${i.n}`),
+    );
+    expectBalanced(t, 12);
+  });
+
+  it('requests in flight stay within maxConcurrentRequests per target and maxTotalConcurrentRequests', async () => {
+    const sink = silentFetch();
+    const t = make({
+      fetch: sink.fetch,
+      maxBatchRuns: 1,
+      timeoutMillis: 10_000,
+      maxConcurrentRequests: 2,
+      maxTotalConcurrentRequests: 5,
+    });
+    for (let n = 0; n < 24; n++) t.enqueue({ ...SILENT, project: `p${n % 6}` }, item(n));
+    await until(() => sink.calls.length >= 5);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sink.calls).toHaveLength(5);
+    expect(sink.peak()).toEqual({ hanging: 5, perTarget: 2 });
+    expect(t.stats().inFlight).toBe(5);
+  });
+
+  it('targets whose last request timed out get one slot each, half of all slots together', async () => {
+    const sink = silentFetch();
+    const t = make({
+      fetch: sink.fetch,
+      maxBatchRuns: 1,
+      timeoutMillis: 500,
+      maxRetries: 50,
+      retryBaseMillis: 1,
+      retryMaxMillis: 5,
+      maxConcurrentRequests: 2,
+      maxTotalConcurrentRequests: 4,
+      flushIntervalMillis: 5,
+    });
+    for (let n = 0; n < 16; n++) t.enqueue({ ...SILENT, project: `silent-${n % 4}` }, item(n));
+    // Until each has timed out once, the silent targets hold all four slots; then two at most
+    // (once the requests they started before their first timeout have timed out too).
+    const projects = ['silent-0', 'silent-1', 'silent-2', 'silent-3'];
+    await until(() => projects.every((p) => sink.ended(p) > 0), 10_000);
+    await new Promise((r) => setTimeout(r, 600));
+    sink.resetPeak();
+    const start = Date.now();
+    for (let n = 0; n < 4; n++) t.enqueue(TARGET, item(100 + n));
+    await until(() => t.targetStats().find((s) => s.endpoint === TARGET.endpoint)?.exported === 4, 2000);
+    const waited = Date.now() - start;
+    await new Promise((r) => setTimeout(r, 600));
+    expect(sink.peak()).toEqual({ hanging: 2, perTarget: 1 });
+    expect(waited).toBeLessThan(400); // no wait for a silent request's deadline (500 ms)
+    expectBalanced(t, 20);
+  });
+
+  it('validates the limits', () => {
+    const { fetch } = fakeFetch();
+    expect(
+      () =>
+        new RunTransport<Item>({
+          build: toRun,
+          fetch,
+          maxConcurrentRequests: 4,
+          maxTotalConcurrentRequests: 2,
+        }),
+    ).toThrow(/maxTotalConcurrentRequests \(2\) must be at least maxConcurrentRequests \(4\)/);
+    expect(() => new RunTransport<Item>({ build: toRun, fetch, maxTotalConcurrentRequests: 0 })).toThrow(
+      RangeError,
+    );
+    expect(TRANSPORT_DEFAULTS).toMatchObject({ maxConcurrentRequests: 2, maxTotalConcurrentRequests: 8 });
+    // the plugin's options: defaults, and one message naming the option
+    const resolve = (o: Record<string, unknown>) => resolveLangSmithOptions({ apiKey: KEY, ...o }, {});
+    expect(resolve({})).toMatchObject({ maxConcurrentRequests: 2, maxTotalConcurrentRequests: 8 });
+    expect(resolve({ maxConcurrentRequests: 12 })).toMatchObject({ maxTotalConcurrentRequests: 12 });
+    expect(resolve({ maxTotalConcurrentRequests: 3 })).toMatchObject({ maxTotalConcurrentRequests: 3 });
+    expect(() => resolve({ maxTotalConcurrentRequests: 1 })).toThrow(
+      /maxTotalConcurrentRequests: must be at least maxConcurrentRequests \(2\)/,
+    );
+    expect(() => resolve({ maxConcurrentRequests: 6, maxTotalConcurrentRequests: 4 })).toThrow(
+      /maxTotalConcurrentRequests: must be at least maxConcurrentRequests \(6\)/,
+    );
+    for (const bad of [0, 65, 2.5, '4']) {
+      expect(() => resolve({ maxTotalConcurrentRequests: bad })).toThrow(/maxTotalConcurrentRequests/);
+    }
   });
 });
 

@@ -5,10 +5,12 @@
  * by the flush timer, by a full queue or by `flush()`, turns queued items into runs (`build`) and
  * encoded parts a few at a time, yielding to the event loop between slices, and seals them into
  * batches of at most `maxBatchRuns` runs and `maxBatchBytes` bytes; a batch holds runs of one
- * target only. Sealed bodies (gzipped off the main thread) wait for one of `maxConcurrentRequests`
- * request slots, and go back to waiting after a retryable failure. Memory is bounded twice: by a
- * count of queued items (`maxQueueRuns`, new items dropped beyond it) and by the bytes of encoded
- * bodies held (`maxBufferBytes`, the oldest waiting batch dropped beyond it).
+ * target only. Sealed bodies (gzipped off the main thread) wait for a request slot (slots.ts: at
+ * most `maxConcurrentRequests` per target and `maxTotalConcurrentRequests` in all, so a target that
+ * never answers cannot hold up the others), and go back to waiting after a retryable failure; a
+ * batch refused as too large (413) is split in two and each half sent on its own (split.ts).
+ * Memory is bounded twice: by a count of queued items (`maxQueueRuns`, new items dropped beyond it)
+ * and by the bytes of encoded bodies held (`maxBufferBytes`, the oldest waiting batch dropped).
  *
  * Every item ends up exactly once as exported or dropped (by reason), so
  * `enqueued = exported + queued + Σ dropped` at all times.
@@ -16,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { constants, gzip as gzipCallback } from 'node:zlib';
+import { constants, gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
 import { type PluginCounters, scrubSecrets } from '@spanchain/core';
 import { nodeFetch } from './http.js';
 import {
@@ -29,9 +31,12 @@ import {
   pathFor,
 } from './multipart.js';
 import type { Run, Target, TargetKey } from './run.js';
+import { type Lane, RequestSlots } from './slots.js';
+import { halve, runOffsets } from './split.js';
 import { VERSION } from './version.js';
 
 const gzip = promisify(gzipCallback);
+const gunzip = promisify(gunzipCallback);
 // Run JSON is repetitive (ids, keys, runtime info): the fastest level already shrinks a batch
 // about 8×, at a third of the default level's CPU.
 const GZIP_OPTIONS = { level: constants.Z_BEST_SPEED };
@@ -75,21 +80,29 @@ export interface RunTransportOptions<T> {
   /**
    * Bytes of encoded bodies held while waiting, retrying or in flight (default 64 MiB); beyond it
    * the oldest waiting batch is dropped (`memory-budget`). Bodies in flight are not dropped, so
-   * the bound can be passed by at most `maxConcurrentRequests` bodies for a moment.
+   * the bound can be passed by at most `maxTotalConcurrentRequests` bodies for a moment.
    */
   maxBufferBytes?: number;
   /** How long an item may wait before a partial batch is sent (default 1000 ms). */
   flushIntervalMillis?: number;
   /** Per request, response included (default 10 000 ms). */
   timeoutMillis?: number;
-  /** Retries after a 408/425/429/5xx, a network error or a timeout (default 3). */
+  /**
+   * Retries after a 408/425/429/5xx, a network error or a timeout (default 3). A batch refused
+   * with 413 is halved instead; its halves inherit the retries it had left.
+   */
   maxRetries?: number;
   /** First backoff delay (default 500 ms); doubles per retry, with jitter. */
   retryBaseMillis?: number;
   /** Largest backoff delay, and cap on Retry-After (default 30 000 ms). */
   retryMaxMillis?: number;
-  /** Requests in flight at once, over all targets (default 2). */
+  /** Requests in flight at once to one target (default 2). */
   maxConcurrentRequests?: number;
+  /**
+   * Requests in flight at once over all targets (default 8, or `maxConcurrentRequests` if larger;
+   * never less than it). Targets whose last request timed out share at most half of these.
+   */
+  maxTotalConcurrentRequests?: number;
   /** Defaults to a keep-alive `node:http` client ({@link nodeFetch}); the global `fetch` also fits. */
   fetch?: FetchFunction;
   /** Problems worth a human's attention (scrubbed of credentials; rate-limited per target and reason). */
@@ -112,6 +125,7 @@ export const TRANSPORT_DEFAULTS = {
   retryBaseMillis: 500,
   retryMaxMillis: 30_000,
   maxConcurrentRequests: 2,
+  maxTotalConcurrentRequests: 8,
   userAgent: `spanchain-langsmith/${VERSION}`,
 } as const;
 
@@ -134,6 +148,8 @@ export type DropReason =
   | `http-${number}`;
 
 export interface TransportStats extends PluginCounters {
+  /** The replicas' runs (`target.replica`), counted apart from the totals above. */
+  replicas: PluginCounters;
   /** Bytes of encoded bodies held now (waiting, retrying, in flight or being assembled). */
   bufferedBytes: number;
   /** Requests in flight now. */
@@ -150,7 +166,8 @@ export interface TargetStats extends PluginCounters {
 
 type Counters = { exported: number; queued: number; failed: number; dropped: Record<string, number> };
 
-interface TargetState<T> {
+/** A target's queue and counters; its request-slot lane (`queue`, `active`, `slow`, `pausedUntil`) too. */
+interface TargetState<T> extends Lane<Batch<T>> {
   key: TargetKey;
   target: Target;
   /** The endpoint as given (target.endpoint is trimmed), for the fast path in `stateFor`. */
@@ -164,8 +181,6 @@ interface TargetState<T> {
   /** Runs built for the batch being filled. */
   open: EncodedRun[];
   openBytes: number;
-  /** Set by a Retry-After: no request to this target before then. */
-  pausedUntil: number;
   /** Batches of this target waiting or in flight. */
   batches: number;
   counters: Counters;
@@ -177,6 +192,8 @@ interface Batch<T> {
   runs: number;
   body: Buffer;
   rawBytes: number;
+  /** Where each run starts in the uncompressed body (see split.ts), to halve it after a 413. */
+  offsets: number[];
   contentType: string;
   gzipped: boolean;
   attempts: number;
@@ -227,7 +244,9 @@ function trimEndpoint(endpoint: string): string {
  * @example targetKey({ endpoint: 'https://api.smith.langchain.com', apiKey, project: 'default' })
  */
 export function targetKey(target: Target): TargetKey {
-  return `${trimEndpoint(target.endpoint)}\n${keyIdOf(target.apiKey)}\n${target.workspaceId ?? ''}\n${target.project}`;
+  const key = `${trimEndpoint(target.endpoint)}\n${keyIdOf(target.apiKey)}\n${target.workspaceId ?? ''}\n${target.project}`;
+  // A replica of the primary destination itself is a destination of its own, counted apart.
+  return target.replica === true ? `${key}\nreplica` : key;
 }
 
 /** An endpoint fit for stats and messages: any `user:password@` removed. */
@@ -334,7 +353,6 @@ export class RunTransport<T> {
   private readonly maxRetries: number;
   private readonly retryBaseMillis: number;
   private readonly retryMaxMillis: number;
-  private readonly maxConcurrentRequests: number;
   private readonly fetchFn: FetchFunction;
   private readonly onError?: (source: string, message: string) => void;
   private readonly debugFn?: (message: string) => void;
@@ -343,8 +361,8 @@ export class RunTransport<T> {
 
   private readonly targets = new Map<TargetKey, TargetState<T>>();
   private lastState: TargetState<T> | undefined;
-  /** Sealed batches not in flight, oldest (lowest seq) first. */
-  private readonly waiting: Batch<T>[] = [];
+  /** Sealed batches waiting for a request slot, per target. */
+  private readonly slots: RequestSlots<Batch<T>>;
   private readonly inFlight = new Set<Promise<void>>();
   /** Batches waiting or in flight. */
   private readonly alive = new Set<Batch<T>>();
@@ -353,16 +371,16 @@ export class RunTransport<T> {
   /** Requests in flight, aborted by shutdown. */
   private readonly controllers = new Set<AbortController>();
 
+  /** Runs of primary targets: each step's run counted once. */
   private readonly totals: Counters = { exported: 0, queued: 0, failed: 0, dropped: {} };
+  /** Runs of replica targets (`target.replica`), counted apart. */
+  private readonly replicaTotals: Counters = { exported: 0, queued: 0, failed: 0, dropped: {} };
   /** Items queued and not yet built (what maxQueueRuns bounds). */
   private unbuilt = 0;
   private bufferedBytes = 0;
-  private requests = 0;
   private seq = 0;
 
   private flushTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryTimerAt = Number.POSITIVE_INFINITY;
   private immediatePending = false;
   private drainPromise: Promise<void> | undefined;
   private drainRequested = false;
@@ -400,11 +418,26 @@ export class RunTransport<T> {
     this.maxRetries = positive('maxRetries', options.maxRetries, d.maxRetries, 0);
     this.retryBaseMillis = positive('retryBaseMillis', options.retryBaseMillis, d.retryBaseMillis, 0);
     this.retryMaxMillis = positive('retryMaxMillis', options.retryMaxMillis, d.retryMaxMillis, 0);
-    this.maxConcurrentRequests = positive(
+    const perTarget = positive(
       'maxConcurrentRequests',
       options.maxConcurrentRequests,
       d.maxConcurrentRequests,
     );
+    const total = positive(
+      'maxTotalConcurrentRequests',
+      options.maxTotalConcurrentRequests,
+      Math.max(d.maxTotalConcurrentRequests, perTarget),
+    );
+    if (total < perTarget) {
+      throw new RangeError(
+        `RunTransport: maxTotalConcurrentRequests (${total}) must be at least maxConcurrentRequests (${perTarget})`,
+      );
+    }
+    this.slots = new RequestSlots<Batch<T>>({
+      perLane: perTarget,
+      total,
+      start: (batch) => this.startSend(batch),
+    });
     const fetchFn = options.fetch ?? nodeFetch;
     if (typeof fetchFn !== 'function') throw new TypeError('RunTransport: `fetch` must be a function');
     this.fetchFn = fetchFn;
@@ -420,7 +453,7 @@ export class RunTransport<T> {
    */
   enqueue(target: Target, item: T): boolean {
     try {
-      if (this.closing) return this.dropItem(undefined, 'shutdown');
+      if (this.closing) return this.dropItem(undefined, 'shutdown', target?.replica === true);
       if (!isTarget(target)) {
         this.dropItem(undefined, 'invalid-target');
         this.report(
@@ -431,11 +464,12 @@ export class RunTransport<T> {
         );
         return false;
       }
-      if (this.unbuilt >= this.maxQueueRuns) return this.dropItem(this.stateFor(target, false), 'queue-full');
+      if (this.unbuilt >= this.maxQueueRuns)
+        return this.dropItem(this.stateFor(target, false), 'queue-full', target.replica === true);
       const state = this.stateFor(target, true)!;
       state.items.push(item);
       state.counters.queued++;
-      this.totals.queued++;
+      this.totalsOf(state).queued++;
       this.unbuilt++;
       if (state.items.length >= this.maxBatchRuns) this.scheduleImmediateDrain();
       else this.scheduleFlushTimer();
@@ -489,15 +523,24 @@ export class RunTransport<T> {
     return this.shutdownPromise;
   }
 
-  /** Totals, in the shape of core's `PluginCounters`, plus the bytes held and requests in flight. */
+  /**
+   * Totals of the primary targets' runs, in the shape of core's `PluginCounters` (a run per item),
+   * the replicas' apart, plus the bytes held and requests in flight.
+   */
   stats(): TransportStats {
     return {
       exported: this.totals.exported,
       queued: this.totals.queued,
       dropped: { ...this.totals.dropped },
       failed: this.totals.failed,
+      replicas: {
+        exported: this.replicaTotals.exported,
+        queued: this.replicaTotals.queued,
+        dropped: { ...this.replicaTotals.dropped },
+        failed: this.replicaTotals.failed,
+      },
       bufferedBytes: this.bufferedBytes,
-      inFlight: this.requests,
+      inFlight: this.slots.active,
     };
   }
 
@@ -526,7 +569,8 @@ export class RunTransport<T> {
       last.rawEndpoint === target.endpoint &&
       last.target.apiKey === target.apiKey &&
       last.target.project === target.project &&
-      last.target.workspaceId === target.workspaceId
+      last.target.workspaceId === target.workspaceId &&
+      last.target.replica === target.replica
     ) {
       return last;
     }
@@ -543,6 +587,7 @@ export class RunTransport<T> {
           apiKey: target.apiKey,
           project: target.project,
           ...(target.workspaceId !== undefined && { workspaceId: target.workspaceId }),
+          ...(target.replica === true && { replica: true }),
         },
         rawEndpoint: target.endpoint,
         keyId: keyIdOf(target.apiKey),
@@ -551,7 +596,10 @@ export class RunTransport<T> {
         items: [],
         open: [],
         openBytes: 0,
+        queue: [],
+        active: 0,
         pausedUntil: 0,
+        slow: false,
         batches: 0,
         counters: { exported: 0, queued: 0, failed: 0, dropped: {} },
       };
@@ -562,22 +610,33 @@ export class RunTransport<T> {
   }
 
   /** Counts an item that never entered the queue. Returns false (for enqueue). */
-  private dropItem(state: TargetState<T> | undefined, reason: DropReason): false {
-    this.totals.dropped[reason] = (this.totals.dropped[reason] ?? 0) + 1;
+  private dropItem(
+    state: TargetState<T> | undefined,
+    reason: DropReason,
+    replica = state?.target.replica === true,
+  ): false {
+    const totals = replica ? this.replicaTotals : this.totals;
+    totals.dropped[reason] = (totals.dropped[reason] ?? 0) + 1;
     if (state) state.counters.dropped[reason] = (state.counters.dropped[reason] ?? 0) + 1;
     return false;
+  }
+
+  /** Where a target's runs are counted: the totals, or the replicas' totals. */
+  private totalsOf(state: TargetState<T>): Counters {
+    return state.target.replica === true ? this.replicaTotals : this.totals;
   }
 
   /** Settles `count` queued runs of a target as exported (reason undefined) or dropped. */
   private settle(state: TargetState<T>, count: number, reason?: DropReason): void {
     if (count <= 0) return;
-    this.totals.queued -= count;
+    const totals = this.totalsOf(state);
+    totals.queued -= count;
     state.counters.queued -= count;
     if (reason === undefined) {
-      this.totals.exported += count;
+      totals.exported += count;
       state.counters.exported += count;
     } else {
-      this.totals.dropped[reason] = (this.totals.dropped[reason] ?? 0) + count;
+      totals.dropped[reason] = (totals.dropped[reason] ?? 0) + count;
       state.counters.dropped[reason] = (state.counters.dropped[reason] ?? 0) + count;
     }
   }
@@ -717,7 +776,9 @@ export class RunTransport<T> {
     let body: Buffer;
     let contentType: string;
     let held = rawBytes; // bytes of this batch counted in bufferedBytes so far
+    let offsets: number[];
     try {
+      offsets = runOffsets(runs, this.mode);
       const encoded = this.mode === 'multipart' ? multipartBody(runs) : batchBody(runs);
       runs.length = 0; // the parts now live in the body
       body = encoded.body;
@@ -747,22 +808,23 @@ export class RunTransport<T> {
       runs: count,
       body,
       rawBytes,
+      offsets,
       contentType,
       gzipped: this.gzip,
       attempts: 0,
       notBefore: 0,
     };
-    this.waiting.push(batch); // seq only grows, so the list stays ordered
     this.alive.add(batch);
     state.batches++;
+    this.slots.add(batch);
     this.enforceBudget();
-    this.pump();
   }
 
   /** Drops the oldest waiting batches while the bytes held exceed the budget. */
   private enforceBudget(): void {
-    while (this.bufferedBytes > this.maxBufferBytes && this.waiting.length > 0) {
-      const oldest = this.waiting.shift()!;
+    while (this.bufferedBytes > this.maxBufferBytes) {
+      const oldest = this.slots.takeOldest();
+      if (oldest === undefined) return;
       this.finish(oldest, 'memory-budget');
       this.report(
         oldest.state,
@@ -780,6 +842,7 @@ export class RunTransport<T> {
     batch.state.batches--;
     this.settle(batch.state, batch.runs, reason);
     batch.body = EMPTY;
+    batch.offsets = [];
     for (const waiter of this.settleWaiters) {
       if (waiter.pending.delete(batch) && waiter.pending.size === 0) waiter.resolve();
     }
@@ -801,59 +864,28 @@ export class RunTransport<T> {
 
   // -- sending -----------------------------------------------------------------------------------
 
-  /** Starts as many ready batches as there are free request slots; arms a timer for the rest. */
-  private pump(): void {
-    if (this.stopped) return;
-    const now = Date.now();
-    let wakeAt = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < this.waiting.length && this.requests < this.maxConcurrentRequests; ) {
-      const batch = this.waiting[i]!;
-      const readyAt = Math.max(batch.notBefore, batch.state.pausedUntil);
-      if (readyAt <= now) {
-        this.waiting.splice(i, 1);
-        this.startSend(batch);
-      } else {
-        wakeAt = Math.min(wakeAt, readyAt);
-        i++;
-      }
-    }
-    // With every slot busy, the next completion pumps again; otherwise wake for the next retry.
-    if (this.requests < this.maxConcurrentRequests && wakeAt < Number.POSITIVE_INFINITY)
-      this.armRetryTimer(wakeAt);
-  }
-
-  private armRetryTimer(at: number): void {
-    if (this.retryTimer !== undefined && this.retryTimerAt <= at) return;
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    this.retryTimerAt = at;
-    this.retryTimer = setTimeout(
-      () => {
-        this.retryTimer = undefined;
-        this.retryTimerAt = Number.POSITIVE_INFINITY;
-        this.pump();
-      },
-      Math.max(0, at - Date.now()),
-    );
-    this.retryTimer.unref();
-  }
-
+  /** Sends a batch that got a request slot, and frees the slot once the attempt has settled. */
   private startSend(batch: Batch<T>): void {
-    this.requests++;
+    const state = batch.state;
+    let timedOut = false;
     const sending = this.send(batch)
+      .then((slow) => {
+        timedOut = slow;
+      })
       .catch((error: unknown) => {
         // send() handles its own failures; this is a bug guard so a batch is never stranded.
         this.finish(batch, 'network');
-        this.report(batch.state, 'export', 'internal', `unexpected error while sending: ${errorText(error)}`);
+        this.report(state, 'export', 'internal', `unexpected error while sending: ${errorText(error)}`);
       })
       .finally(() => {
-        this.requests--;
         this.inFlight.delete(sending);
-        this.pump();
+        this.slots.done(state, timedOut);
       });
     this.inFlight.add(sending);
   }
 
-  private async send(batch: Batch<T>): Promise<void> {
+  /** One attempt and what follows from it. Resolves true when the attempt got no answer in time. */
+  private async send(batch: Batch<T>): Promise<boolean> {
     const state = batch.state;
     const target = state.target;
     batch.attempts++;
@@ -866,30 +898,33 @@ export class RunTransport<T> {
       this.finish(batch);
       this.clearReports(state);
       this.debug(state, `POST ${where}: ${what}: ${outcome.status} in ${elapsed} ms`);
-      return;
+      return false;
     }
     if (this.stopped || outcome.reason === 'shutdown') {
       this.finish(batch, 'shutdown');
-      return;
+      return false;
     }
-    this.totals.failed++;
+    this.totalsOf(state).failed++;
     state.counters.failed++;
+    const timedOut = outcome.reason === 'timeout';
+    if (outcome.reason === 'http-413' && batch.runs > 1) {
+      this.debug(state, `POST ${where}: ${what}: ${outcome.detail} after ${elapsed} ms; split in two`);
+      await this.split(batch, outcome.retryAfterMillis);
+      return false;
+    }
     if (outcome.retryable && batch.attempts <= this.maxRetries) {
       const delay =
         outcome.retryAfterMillis !== undefined
-          ? Math.min(outcome.retryAfterMillis, this.retryMaxMillis)
+          ? this.pauseTarget(state, outcome.retryAfterMillis)
           : backoffMillis(batch.attempts, this.retryBaseMillis, this.retryMaxMillis);
-      const at = Date.now() + delay;
-      batch.notBefore = at;
-      // The server asked this target's sender to slow down: hold its other batches as well.
-      if (outcome.retryAfterMillis !== undefined) state.pausedUntil = Math.max(state.pausedUntil, at);
-      this.putBack(batch);
+      batch.notBefore = Date.now() + delay;
+      this.slots.add(batch);
       this.debug(
         state,
         `POST ${where}: ${what}: ${outcome.detail} after ${elapsed} ms; retry ${batch.attempts}/${this.maxRetries} in ${Math.round(delay)} ms`,
       );
       this.enforceBudget();
-      return;
+      return timedOut;
     }
     this.finish(batch, outcome.reason);
     this.debug(
@@ -903,6 +938,80 @@ export class RunTransport<T> {
       outcome.reason,
       `${batch.runs} run(s) for project "${target.project}" at ${state.shownUrl} dropped${tries}: ${outcome.detail}`,
     );
+    return timedOut;
+  }
+
+  /** A Retry-After (capped at retryMaxMillis) holds all of the target's batches. Returns the delay. */
+  private pauseTarget(state: TargetState<T>, retryAfterMillis: number): number {
+    const delay = Math.min(retryAfterMillis, this.retryMaxMillis);
+    state.pausedUntil = Math.max(state.pausedUntil, Date.now() + delay);
+    return delay;
+  }
+
+  /**
+   * Replaces a batch refused as too large (413) by its two halves, in its place in line and in
+   * any flush waiting for it. They keep the retries it had left (the 413 is not one); a half of
+   * one run that is refused again is dropped as `http-413`.
+   */
+  private async split(batch: Batch<T>, retryAfterMillis: number | undefined): Promise<void> {
+    const state = batch.state;
+    const notBefore =
+      retryAfterMillis === undefined ? 0 : Date.now() + this.pauseTarget(state, retryAfterMillis);
+    let parts: Batch<T>[] = [];
+    let held = 0; // bytes counted in bufferedBytes while splitting
+    const hold = (bytes: number) => {
+      held += bytes;
+      this.bufferedBytes += bytes;
+    };
+    try {
+      const raw = batch.gzipped ? await gunzip(batch.body) : batch.body;
+      if (raw !== batch.body) hold(raw.length);
+      for (const half of halve(raw, batch.offsets, this.mode, batch.contentType)) {
+        hold(half.body.length);
+        const body = batch.gzipped ? await gzip(half.body, GZIP_OPTIONS) : half.body;
+        if (body !== half.body) hold(body.length);
+        const { runs, offsets } = half;
+        parts.push({
+          ...batch,
+          runs,
+          body,
+          rawBytes: half.body.length,
+          offsets,
+          attempts: batch.attempts - 1,
+          notBefore,
+        });
+      }
+    } catch (error) {
+      parts = [];
+      this.finish(batch, 'http-413');
+      this.report(
+        state,
+        'export',
+        'http-413',
+        `${batch.runs} run(s) dropped: could not split a batch refused as too large: ${errorText(error)}`,
+      );
+    } finally {
+      this.bufferedBytes -= held;
+    }
+    if (parts.length === 0 || !this.alive.has(batch)) return;
+    if (this.stopped) {
+      this.finish(batch, 'shutdown');
+      return;
+    }
+    this.alive.delete(batch);
+    this.bufferedBytes -= batch.body.length;
+    batch.body = EMPTY;
+    batch.offsets = [];
+    state.batches += parts.length - 1;
+    for (const part of parts) {
+      this.alive.add(part);
+      this.bufferedBytes += part.body.length;
+    }
+    for (const waiter of this.settleWaiters) {
+      if (waiter.pending.delete(batch)) for (const part of parts) waiter.pending.add(part);
+    }
+    for (const part of parts) this.slots.add(part);
+    this.enforceBudget();
   }
 
   /** One HTTP attempt. Never throws. */
@@ -964,34 +1073,19 @@ export class RunTransport<T> {
     }
   }
 
-  /** Back in line after a failed attempt, in creation order (so the budget drops the oldest first). */
-  private putBack(batch: Batch<T>): void {
-    let low = 0;
-    let high = this.waiting.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (this.waiting[mid]!.seq < batch.seq) low = mid + 1;
-      else high = mid;
-    }
-    this.waiting.splice(low, 0, batch);
-    this.pump();
-  }
-
   // -- stopping ----------------------------------------------------------------------------------
 
   private async stop(deadline: number): Promise<void> {
     this.stopped = true;
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.flushTimer = undefined;
-    this.retryTimer = undefined;
     for (const controller of this.controllers) controller.abort();
     for (const state of this.targets.values()) {
       this.unbuilt -= state.items.length;
       this.settle(state, state.items.length, 'shutdown');
       state.items = [];
     }
-    for (const batch of this.waiting.splice(0)) this.finish(batch, 'shutdown');
+    for (const batch of this.slots.close()) this.finish(batch, 'shutdown');
     // Aborted requests settle within a few ticks; wait for them (briefly) so stats are final.
     if (this.inFlight.size > 0)
       await this.beforeDeadline(
