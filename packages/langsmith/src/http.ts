@@ -11,9 +11,15 @@ import type { FetchFunction, FetchRequest, FetchResponse } from './transport.js'
 /** Bytes of a response body kept; the rest is discarded and the socket closed. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
 
+/**
+ * Sockets per host: as many as `maxTotalConcurrentRequests` allows (64), so that a request the
+ * transport starts is sent at once and never waits in the agent while its timeout runs.
+ */
+const MAX_SOCKETS = 64;
+
 const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
+  'http:': new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
 };
 
 class NodeResponse implements FetchResponse {
