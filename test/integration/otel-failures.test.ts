@@ -246,3 +246,73 @@ describe('a request too large for the backend (413)', () => {
     expect(reports.map((r) => r.source)).toContain('plugin:otel.export');
   });
 });
+
+describe('a collector that is away for a while', () => {
+  const stepsIn = (tracer: Tracer, count: number, name = 'job') =>
+    Promise.all(Array.from({ length: count }, (_, i) => tracer.custom(`${name}${i}`, async () => i)));
+
+  it('gets the batch again once it is back: held meanwhile, counted as queued, delivered once', async () => {
+    await fixture.receiver.refuseConnections();
+    const tracer = startTracer({ timeoutMillis: 300 });
+    await stepsIn(tracer, 6);
+    // The first attempt fails (the SDK's own retries run out within 300 ms) and the batch is held.
+    const until = Date.now() + 3_000;
+    while (otelStats(tracer).failed === 0 && Date.now() < until) await sleep(20);
+    expect(otelStats(tracer)).toMatchObject({ received: 6, exported: 0, queued: 6, dropped: {} });
+    await fixture.receiver.acceptConnections();
+    await fixture.receiver.waitFor({ spans: 6 }, 5_000);
+    await settled(tracer);
+    expect(otelStats(tracer)).toMatchObject({ exported: 6, queued: 0, dropped: {} });
+    await sleep(200);
+    expect(fixture.receiver.spans()).toHaveLength(6);
+    expect(reports).toEqual([]);
+  });
+
+  it('counts held spans against the queue bound, so memory stays bounded', async () => {
+    await fixture.receiver.refuseConnections();
+    const tracer = startTracer({
+      timeoutMillis: 300,
+      batch: { scheduledDelayMillis: 10, maxQueueSize: 10, maxExportBatchSize: 10 },
+    });
+    await stepsIn(tracer, 10);
+    const until = Date.now() + 3_000;
+    while (otelStats(tracer).failed === 0 && Date.now() < until) await sleep(20);
+    await stepsIn(tracer, 4, 'late');
+    expect(otelStats(tracer)).toMatchObject({ received: 14, queued: 10, dropped: { 'queue-full': 4 } });
+    await fixture.receiver.acceptConnections();
+    await fixture.receiver.waitFor({ spans: 10 }, 5_000);
+    await settled(tracer);
+    expect(otelStats(tracer)).toMatchObject({ exported: 10, queued: 0, dropped: { 'queue-full': 4 } });
+  });
+
+  it('flush sends held batches at once, and a failure then is final', async () => {
+    await fixture.receiver.refuseConnections();
+    const tracer = startTracer({ timeoutMillis: 300 });
+    await stepsIn(tracer, 3);
+    const until = Date.now() + 3_000;
+    while (otelStats(tracer).failed === 0 && Date.now() < until) await sleep(20);
+    expect(otelStats(tracer).queued).toBe(3);
+    const started = Date.now();
+    await tracer.flush();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(otelStats(tracer)).toMatchObject({ exported: 0, queued: 0, dropped: { 'export-failed': 3 } });
+    expect(reports.map((r) => r.source)).toContain('plugin:otel.export');
+  });
+
+  it('maxRetries: 0 drops a failed batch at once', async () => {
+    await fixture.receiver.refuseConnections();
+    const tracer = startTracer({ timeoutMillis: 300, maxRetries: 0 });
+    await stepsIn(tracer, 3);
+    const until = Date.now() + 3_000;
+    while (otelStats(tracer).failed === 0 && Date.now() < until) await sleep(20);
+    expect(otelStats(tracer)).toMatchObject({ exported: 0, queued: 0, dropped: { 'export-failed': 3 } });
+  });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits (bounded) until nothing is queued or in flight: the receiver stores before it answers. */
+async function settled(tracer: Tracer): Promise<void> {
+  const until = Date.now() + 3_000;
+  while (otelStats(tracer).queued > 0 && Date.now() < until) await sleep(10);
+}

@@ -242,6 +242,37 @@ class TraceExporter<T> implements SpanExporter {
   }
 }
 
+/** Network errors worth another try later: the backend may be back by then. */
+const TRANSIENT_NETWORK = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * Whether an export failed for a passing reason, after the exporter's own retries: no connection,
+ * a request timeout, an HTTP 408, 429 or 5xx, or a gRPC status the OTLP specification calls
+ * retryable. A 4xx answer or a malformed request is final.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error === null || typeof error !== 'object') return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'number') {
+    // gRPC status codes are below 100, HTTP statuses from 100.
+    if (code < 100) return RETRYABLE_GRPC.has(code);
+    return code === 408 || code === 429 || (code >= 500 && code !== 501);
+  }
+  if (typeof code === 'string') return TRANSIENT_NETWORK.has(code);
+  // What the SDK's HTTP transport says when its own retries ran out or a request timed out.
+  return message === 'Request timed out' || message === 'Export failed with retryable status';
+}
+
 /** The rejected spans of a response's `partialSuccess` (a JSON answer carries int64 as a string). */
 function partialSuccessOf(response: IExportTraceServiceResponse | undefined): PartialSuccess | undefined {
   const partial = response?.partialSuccess;

@@ -23,6 +23,7 @@ describe('defaults', () => {
       protocol: 'http/protobuf',
       endpoint: 'http://localhost:4318',
       compression: 'none',
+      maxRetries: 5,
       content: 'none',
       llmSpans: 'nested',
       logs: false,
@@ -166,6 +167,9 @@ describe('bad input', () => {
     expect(errorOf(() => resolve({ endpoint: 'ftp://x' })).message).toContain('http:// or https://');
     expect(errorOf(() => resolve({ unknownOption: 1 })).message).toContain('unknownOption');
     expect(errorOf(() => resolve({ exporter: 42 })).message).toContain('exporter');
+    expect(errorOf(() => resolve({ maxRetries: 1.5 })).message).toContain('maxRetries');
+    expect(errorOf(() => resolve({ maxRetries: 21 })).message).toContain('maxRetries');
+    expect(resolve({ maxRetries: 0 }).maxRetries).toBe(0);
   });
 
   it('fails clearly on bad environment values', () => {

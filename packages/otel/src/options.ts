@@ -109,6 +109,12 @@ export const OtelPluginOptionsSchema = z
     compression: z.enum(['gzip', 'none']).optional(),
     /** Deadline of one request, ms. Env `OTEL_EXPORTER_OTLP_TIMEOUT`. Default 10000. */
     timeoutMillis: positiveInt(600_000).optional(),
+    /**
+     * Times a batch that failed for a passing reason (no connection, a timeout, 429 or 5xx after
+     * the exporter's own retries) is sent again later, with backoff (1 s, 2 s, 4 s … up to 30 s).
+     * 0 turns it off. Default 5.
+     */
+    maxRetries: z.number().int().min(0).max(20).optional(),
     /** Batching (the SDK's `BatchSpanProcessor`), or `false` to export each span at once (serverless). */
     batch: z.union([BatchSchema, z.literal(false)]).optional(),
     /** Send spans to these processors (yours, e.g. with your own exporter) instead of building an exporter. */
@@ -250,6 +256,7 @@ export interface ResolvedOtelOptions {
   signalHeaders: Record<string, string> | undefined;
   compression: 'gzip' | 'none';
   timeoutMillis: number;
+  maxRetries: number;
   batch: BatchSettings | false;
   spanProcessors: SpanProcessor[] | undefined;
   tracerProvider: TracerProvider | undefined;
@@ -409,6 +416,7 @@ export function resolveOtelOptions(
     compression: options.compression ?? (compressionRaw as 'gzip' | 'none' | undefined) ?? 'none',
     timeoutMillis:
       options.timeoutMillis ?? envInteger('OTEL_EXPORTER_OTLP_TIMEOUT', 1, 600_000, env) ?? 10_000,
+    maxRetries: options.maxRetries ?? 5,
     batch,
     spanProcessors: options.spanProcessors,
     tracerProvider: options.tracerProvider,

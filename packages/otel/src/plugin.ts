@@ -21,6 +21,7 @@ import {
   type StepOf,
   scrubSecrets,
 } from '@spanchain/core';
+import { MAX_PLUGIN_EXPORTS, Slots } from './counting-exporter.js';
 import { createLogExporter, createMetricExporter, createSpanExporter, SharedAgents } from './exporters.js';
 import { StepLogs } from './logs.js';
 import { errorTypeOf, llmAttributes, type MapOptions, mapStep, operationOf, type StepMapper } from './map.js';
@@ -32,15 +33,7 @@ import {
   registerHeaderSecrets,
   resolveOtelOptions,
 } from './options.js';
-import {
-  createPipeline,
-  ExportCounters,
-  MAX_PLUGIN_EXPORTS,
-  PipelineCache,
-  RecentSet,
-  Slots,
-  stableKey,
-} from './routing.js';
+import { createPipeline, ExportCounters, PipelineCache, RecentSet, stableKey } from './routing.js';
 import { mapSafely, StepSpan, toHrTime } from './step-span.js';
 import { VERSION } from './version.js';
 
@@ -105,17 +98,18 @@ export class OtelPlugin implements Plugin {
           const exporter = createSpanExporter(settings, headers, this.agents);
           if (settings.exporter === 'memory') memory = exporter as InMemorySpanExporter;
           this.debug(`new span pipeline ${this.describeTarget(headers)}`);
-          return createPipeline(
-            exporter,
-            settings.batch,
-            this.counters,
-            this.exportSlots,
-            (count, ok, error) => {
+          return createPipeline(exporter, settings.batch, {
+            counters: this.counters,
+            shared: this.exportSlots,
+            observe: (count, ok, error) => {
               if (ok) this.debug(`exported ${count} spans`);
               else this.exportFailed(count, error);
             },
-            (settings.batch === false ? settings.timeoutMillis : settings.batch.exportTimeoutMillis) + 1_000,
-          );
+            timeoutMillis:
+              (settings.batch === false ? settings.timeoutMillis : settings.batch.exportTimeoutMillis) +
+              1_000,
+            maxRetries: settings.maxRetries,
+          });
         },
         (key) => this.headersByKey.delete(key),
       );

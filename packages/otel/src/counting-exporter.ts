@@ -1,0 +1,294 @@
+/**
+ * Between a pipeline's batch processor and its exporter: counts what is delivered and lost,
+ * bounds how many exports run at once, splits a batch a backend found too large, and sends again
+ * later a batch that failed for a passing reason, so that an outage shorter than the retries
+ * loses nothing that fits in the queue.
+ */
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { type DeliveryResult, isTransient } from './exporters.js';
+import type { ExportCounters } from './routing.js';
+
+/** Hears about every settled export: how many spans, whether they were delivered, and why not. */
+export type ExportObserver = (count: number, ok: boolean, error: unknown) => void;
+
+/**
+ * Exports one pipeline runs at once; more wait here. The batch processor hands every queued batch
+ * to the exporter at once on `forceFlush()` and `shutdown()`, and the SDK's OTLP exporters refuse
+ * more than 30 concurrent exports ('Concurrent export limit reached'): with more than 30 batches
+ * queued (15,360 spans at the default batch size, 1,500 at 50), the rest would be lost.
+ */
+export const MAX_CONCURRENT_EXPORTS = 8;
+
+/**
+ * Exports all pipelines of a plugin run at once. Pipelines evicted and made again as teams take
+ * turns each flush at once: without a bound, a burst of teams opened hundreds of connections to
+ * one collector. A pipeline's own bound (8) keeps one team whose collector hangs from taking them all.
+ */
+export const MAX_PLUGIN_EXPORTS = 32;
+
+/** Backoff before the first retry of a batch, ms; it doubles with each retry. */
+export const RETRY_INITIAL_MILLIS = 1_000;
+/** Longest backoff between two retries of a batch, ms. */
+export const RETRY_MAX_MILLIS = 30_000;
+
+/** A bounded number of slots; who asks when none is free waits its turn (first come, first served). */
+export class Slots {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  /** Calls `start` once a slot is free; the caller must `release()` it when done. */
+  acquire(start: () => void): void {
+    if (this.active < this.limit) {
+      this.active++;
+      start();
+    } else this.waiting.push(start);
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next === undefined) this.active--;
+    else next();
+  }
+}
+
+/** Spans of one pipeline waiting in its processor's queue or for a retry (the queue bound). */
+export interface Tally {
+  queued: number;
+}
+
+export interface CountingOptions {
+  counters: ExportCounters;
+  /** The plugin's export slots, shared by its pipelines. */
+  shared: Slots;
+  tally: Tally;
+  observe: ExportObserver;
+  /** Longest an export may take before it is counted as failed (the exporter never called back). */
+  timeoutMillis: number;
+  /** Retries of a batch that failed for a passing reason. */
+  maxRetries: number;
+}
+
+const GUARD_TIMEOUT = 'export timed out';
+
+/** An HTTP 413 from the SDK's transport (`OTLPExporterError.code`): the request was too large. */
+function isTooLarge(result: DeliveryResult): boolean {
+  return (
+    result.code !== ExportResultCode.SUCCESS && (result.error as { code?: unknown } | undefined)?.code === 413
+  );
+}
+
+/**
+ * Wraps a pipeline's exporter; the spans pass through unchanged. Counts what it delivers and
+ * loses. Knows which exports are still running: the SDK's batch processor does not wait for its
+ * current export on `forceFlush()`, and an export that encodes before sending has not reached the
+ * SDK's transport yet, so flush and shutdown wait for them here. A batch answered 413 is sent again
+ * in halves, down to single spans; spans an OTLP partial success rejected are counted as dropped.
+ * A batch that failed for a passing reason is held and sent again after a backoff (its spans count
+ * as queued meanwhile, against the pipeline's queue bound); while a flush or shutdown runs, held
+ * batches are sent at once and a failure is final.
+ */
+export class CountingExporter implements SpanExporter {
+  private readonly running = new Set<Promise<void>>();
+  private readonly slots = new Slots(MAX_CONCURRENT_EXPORTS);
+  /** Batches waiting for a retry: each one's "send it now". */
+  private readonly held = new Set<() => void>();
+  /** Flushes running; while one runs (and after shutdown), failures are final. */
+  private hurrying = 0;
+  private closed = false;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly options: CountingOptions,
+  ) {}
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    const { counters, tally } = this.options;
+    counters.queued -= spans.length;
+    tally.queued -= spans.length;
+    counters.inFlight += spans.length;
+    let finished!: () => void;
+    const running = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    this.running.add(running);
+    // The processor waits for this callback before its next batch: it gets it when the batch is
+    // settled, or as soon as the batch is held for a retry (which is then this exporter's care).
+    let answered = false;
+    const answer = (result: ExportResult) => {
+      if (answered) return;
+      answered = true;
+      resultCallback(result);
+    };
+    this.send(spans, 0, answer, (result) => {
+      this.running.delete(running);
+      finished();
+      answer(result);
+    });
+  }
+
+  /**
+   * Sends `spans` when an export slot is free; a 413 splits them, a passing failure holds them for
+   * a retry. Calls `settled` once, when every span is delivered or dropped (and counted).
+   */
+  private send(
+    spans: ReadableSpan[],
+    retries: number,
+    held: (result: ExportResult) => void,
+    settled: (result: ExportResult) => void,
+  ): void {
+    const start = () =>
+      this.attempt(spans, (result) => {
+        if (isTooLarge(result) && spans.length > 1) {
+          // Too large for the backend: each half on its own, until a part fits or is one span.
+          const half = Math.ceil(spans.length / 2);
+          let left = 2;
+          let failure: ExportResult | undefined;
+          const part = (r: ExportResult) => {
+            if (r.code !== ExportResultCode.SUCCESS) failure ??= r;
+            if (--left === 0) settled(failure ?? { code: ExportResultCode.SUCCESS });
+          };
+          this.send(spans.slice(0, half), retries, held, part);
+          this.send(spans.slice(half), retries, held, part);
+          return;
+        }
+        if (this.mayRetry(result, retries)) {
+          this.options.counters.failedRequests++;
+          this.hold(spans, retries, held, settled);
+          held({ code: ExportResultCode.SUCCESS });
+          return;
+        }
+        this.count(spans.length, result);
+        settled(result);
+      });
+    // This pipeline's slot first, then one of the plugin's (always in that order: no deadlock).
+    this.slots.acquire(() => this.options.shared.acquire(start));
+  }
+
+  private mayRetry(result: DeliveryResult, retries: number): boolean {
+    if (result.code === ExportResultCode.SUCCESS || this.closed || this.hurrying > 0) return false;
+    if (retries >= this.options.maxRetries) return false;
+    // The guard's own timeout: the exporter may still deliver this batch; sending it again could
+    // make a duplicate.
+    if (result.error instanceof Error && result.error.message === GUARD_TIMEOUT) return false;
+    return isTransient(result.error);
+  }
+
+  /** Holds `spans` for a retry after a backoff; a flush or shutdown sends them at once. */
+  private hold(
+    spans: ReadableSpan[],
+    retries: number,
+    held: (result: ExportResult) => void,
+    settled: (result: ExportResult) => void,
+  ): void {
+    const { counters, tally } = this.options;
+    const count = spans.length;
+    counters.inFlight -= count;
+    counters.queued += count;
+    tally.queued += count;
+    const backoff = Math.min(RETRY_MAX_MILLIS, RETRY_INITIAL_MILLIS * 2 ** retries);
+    const resend = () => {
+      if (!this.held.delete(resend)) return;
+      clearTimeout(timer);
+      counters.queued -= count;
+      tally.queued -= count;
+      counters.inFlight += count;
+      this.send(spans, retries + 1, held, settled);
+    };
+    // Unref'd: a process with nothing else to do may exit; its exit flush sends held batches.
+    const timer = setTimeout(resend, backoff * (0.8 + Math.random() * 0.4));
+    timer.unref();
+    this.held.add(resend);
+  }
+
+  /** Sends every held batch now. */
+  private sendHeld(): void {
+    for (const resend of [...this.held]) resend();
+  }
+
+  /** One request for `spans`, bounded by a timer; frees its slots when it ends. */
+  private attempt(spans: ReadableSpan[], ended: (result: DeliveryResult) => void): void {
+    let settled = false;
+    // An exporter that never calls back would hold its spans as pending forever.
+    const timer = setTimeout(
+      () => done({ code: ExportResultCode.FAILED, error: new Error(GUARD_TIMEOUT) }),
+      this.options.timeoutMillis,
+    );
+    timer.unref();
+    const done = (result: DeliveryResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.options.shared.release();
+      this.slots.release();
+      ended(result);
+    };
+    try {
+      this.inner.export(spans, done);
+    } catch (error) {
+      done({
+        code: ExportResultCode.FAILED,
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
+    }
+  }
+
+  /** Moves `count` spans from in flight to exported or dropped, and tells the observer. */
+  private count(count: number, result: DeliveryResult): void {
+    const { counters, observe } = this.options;
+    counters.inFlight -= count;
+    if (result.code !== ExportResultCode.SUCCESS) {
+      counters.failedRequests++;
+      counters.drop(isTooLarge(result) ? 'too-large' : 'export-failed', count);
+      observe(count, false, result.error);
+      return;
+    }
+    const rejected = Math.min(count, result.partialSuccess?.rejected ?? 0);
+    counters.exported += count - rejected;
+    if (rejected === 0) {
+      observe(count, true, undefined);
+      return;
+    }
+    counters.drop('partial-success', rejected);
+    const reason = result.partialSuccess?.message;
+    observe(
+      rejected,
+      false,
+      new Error(`the backend rejected ${rejected} of ${count} spans${reason ? `: ${reason}` : ''}`),
+    );
+  }
+
+  /** Resolves once every export started so far has settled (each is bounded by its timer). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running);
+  }
+
+  /**
+   * Runs `work` (the processor handing over what it queued), sends held batches at once and waits
+   * for every export: a flush. Failures meanwhile are final, so that it ends.
+   */
+  async flushWith(work: () => Promise<void>): Promise<void> {
+    this.hurrying++;
+    try {
+      await work().catch(() => undefined);
+      this.sendHeld();
+      await this.idle();
+      await this.inner.forceFlush?.();
+    } finally {
+      this.hurrying--;
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    this.sendHeld();
+    await this.idle();
+    await this.inner.shutdown();
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.flushWith(async () => undefined);
+  }
+}
