@@ -469,3 +469,151 @@ describe('normalizeEnvironment', () => {
     expect(normalizeEnvironment('Langfuse-x')).toBeUndefined();
   });
 });
+
+/** A list that says it has 2³²−1 items and has none: walking it takes minutes. */
+function sparseList(): never {
+  const list: unknown[] = [];
+  list.length = 2 ** 32 - 1;
+  return list as never;
+}
+
+/** Mapping time of `step` in ms (mapped once to warm up). */
+function mappingTime(step: Step, options: LangfuseMapOptions = ON): number {
+  langfuseMapper(step, options);
+  const started = performance.now();
+  langfuseMapper(step, options);
+  return performance.now() - started;
+}
+
+const keys = (n: number, prefix: string) =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, i]));
+
+describe('budgets', () => {
+  const LIMITS = { maxObjectKeys: 100, maxStringLength: 50, maxArrayLength: 10 };
+
+  it('cuts chat content, tool calls and messages to maxArrayLength before mapping them', async () => {
+    const parts = Array.from({ length: 5_000 }, (_, i) => ({ type: 'text', text: `p${i}` }));
+    const calls = Array.from({ length: 5_000 }, (_, i) => ({ id: `c${i}`, name: 'f', arguments: {} }));
+    const [step] = await record((t) =>
+      t.llm(
+        {
+          name: 'long',
+          model: 'm',
+          inputMessages: [
+            { role: 'user', content: parts as never },
+            { role: 'assistant', toolCalls: calls },
+          ],
+        },
+        async () => 'x',
+      ),
+    );
+    const a = attrs(step as Step, { captureContent: true, limits: LIMITS });
+    const input = parsed(a['langfuse.observation.input']) as Array<{
+      content?: unknown[];
+      tool_calls?: unknown[];
+    }>;
+    // Cut before mapping: real parts and calls only, no serialiser marker item among them.
+    expect(input[0]?.content).toHaveLength(10);
+    expect(input[0]?.content?.[9]).toEqual({ type: 'text', text: 'p9' });
+    expect(input[1]?.tool_calls).toHaveLength(10);
+    expect(a['spanchain.truncated']).toEqual(['inputMessages']);
+  });
+
+  it('maps lists that say 2³²−1 items and a 1 MiB Buffer as content in bounded time', async () => {
+    const steps = await record(async (t) => {
+      await t.llm(
+        {
+          name: 'llm',
+          model: 'm',
+          systemInstructions: sparseList(),
+          inputMessages: [
+            { role: 'user', content: sparseList(), toolCalls: sparseList() },
+            { role: 'user', content: Buffer.alloc(2 ** 20) as never },
+          ],
+        },
+        async (s) => {
+          s.update({ outputMessages: sparseList() });
+        },
+      );
+      await t.llm({ name: 'calls', model: 'm', inputMessages: sparseList() }, async (s) => {
+        s.update({ toolCalls: sparseList() });
+      });
+      await t.prompt({ name: 'p', messages: sparseList() }, async () => 1);
+    });
+    expect(steps).toHaveLength(3);
+    for (const step of steps) expect(mappingTime(step), step.name).toBeLessThan(500);
+    const llm = attrs(byName(steps, 'llm'));
+    expect(String(llm['langfuse.observation.input'])).toContain('[Buffer 1048576 bytes]');
+    expect(llm['spanchain.truncated']).toEqual(['inputMessages', 'outputMessages']);
+  });
+
+  it('takes at most maxObjectKeys keys of the app’s records: own attributes, then metadata, then the trace’s', async () => {
+    const [step] = await record((t) =>
+      t.custom(
+        {
+          name: 'wide',
+          attributes: keys(60, 'app.a') as never,
+          metadata: keys(5_000, 'm'),
+          trace: { metadata: keys(50, 't') },
+        },
+        async () => 1,
+      ),
+    );
+    const a = attrs(step as Step, { captureContent: false, limits: LIMITS });
+    const names = Object.keys(a);
+    expect(names.filter((k) => k.startsWith('app.a'))).toHaveLength(60);
+    expect(names.filter((k) => k.startsWith('langfuse.observation.metadata.'))).toHaveLength(40);
+    expect(names.filter((k) => k.startsWith('langfuse.trace.metadata.'))).toHaveLength(0);
+    expect(a['langfuse.observation.metadata.m39']).toBe('39');
+    expect(a['spanchain.attributes.dropped']).toBe(5_000 - 40 + 50);
+    expect(a['spanchain.truncated']).toEqual(['metadata', 'trace.metadata']);
+    expect(names.length).toBeLessThanOrEqual(100 + 15);
+  });
+
+  it('cuts metadata values, trace tags and own attribute strings to maxStringLength', async () => {
+    const long = 'x'.repeat(10_000);
+    const [step] = await record((t) =>
+      t.custom(
+        {
+          name: 'long',
+          metadata: { note: long },
+          attributes: { 'app.note': long, 'app.list': [long, 'ok'] } as never,
+          trace: { tags: [long, 'beta'], metadata: { note: long } },
+        },
+        async () => 1,
+      ),
+    );
+    const a = attrs(step as Step, { captureContent: false, limits: LIMITS });
+    const cut = `${'x'.repeat(50)}…[truncated 9950 chars]`;
+    expect(a).toMatchObject({
+      'langfuse.observation.metadata.note': cut,
+      'langfuse.trace.metadata.note': cut,
+      'langfuse.trace.tags': [cut, 'beta'],
+      'app.note': cut,
+      'app.list': [cut, 'ok'],
+    });
+    expect(attrs(step as Step)['langfuse.observation.metadata.note']).toBe(long);
+  });
+
+  it('never walks binary data or arrays given as metadata key by key', async () => {
+    const steps = await record(async (t) => {
+      await t.custom({ name: 'buffer', metadata: Buffer.alloc(2 ** 20) as never }, async () => 1);
+      await t.custom(
+        {
+          name: 'array',
+          metadata: Array.from({ length: 1_000_000 }, (_, i) => i) as never,
+          trace: { metadata: new Uint8Array(2 ** 20) as never },
+        },
+        async () => 1,
+      );
+    });
+    for (const step of steps) {
+      expect(mappingTime(step), step.name).toBeLessThan(200);
+      const a = attrs(step);
+      expect(Object.keys(a).filter((k) => k.includes('.metadata.'))).toEqual([]);
+      expect(a['spanchain.truncated']).toEqual(
+        step.name === 'array' ? ['metadata', 'trace.metadata'] : ['metadata'],
+      );
+    }
+  });
+});

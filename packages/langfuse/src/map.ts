@@ -7,12 +7,14 @@
 import { createHash } from 'node:crypto';
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import {
+  DEFAULT_SERIALIZE_LIMITS,
   type Message,
   type SerializeLimits,
   type Step,
   type StepOf,
   safeStringify,
   type TraceKey,
+  toJsonSafe,
 } from '@spanchain/core';
 import { type MapOptions, mapStep, SEMCONV, SPANCHAIN, type SpanData } from '@spanchain/otel';
 import { LANGFUSE, OBSERVATION_TYPE } from './names.js';
@@ -44,10 +46,147 @@ function json(value: unknown, limits: Partial<SerializeLimits> | undefined): str
   return safeStringify(value, limits).text;
 }
 
-/** A metadata value: strings as they are, anything else as JSON (Langfuse stores strings). */
-function metadataValue(value: unknown, limits: Partial<SerializeLimits> | undefined): string | undefined {
+// ---------------------------------------------------------------------------------------------
+// Budgets: the serialisation limits applied before anything is walked, so that the work of one
+// span is bounded by them and not by the app's data (a list that says 2³²−1 items, a Buffer as
+// metadata, 100k attribute keys, a 16 MiB string).
+
+/** How many keys of the app's metadata and attributes a span did not take (as @spanchain/otel). */
+const DROPPED_ATTRIBUTE = 'spanchain.attributes.dropped';
+
+interface Budgets {
+  readonly limits: Partial<SerializeLimits> | undefined;
+  readonly maxString: number;
+  readonly maxItems: number;
+  readonly maxKeys: number;
+  /** Items all the lists of one content value may map together (see {@link Lists}). */
+  readonly maxListItems: number;
+}
+
+const positive = (n: unknown, fallback: number): number =>
+  typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : fallback;
+
+const budgetsByLimits = new WeakMap<object, Budgets>();
+const DEFAULT_BUDGETS = makeBudgets(undefined);
+
+function makeBudgets(limits: Partial<SerializeLimits> | undefined): Budgets {
+  const d = DEFAULT_SERIALIZE_LIMITS;
+  const maxItems = positive(limits?.maxArrayLength, d.maxArrayLength);
+  return {
+    limits,
+    maxString: positive(limits?.maxStringLength, d.maxStringLength),
+    maxItems,
+    maxKeys: positive(limits?.maxObjectKeys, d.maxObjectKeys),
+    // An item takes at least 8 bytes of the serialiser's budget: more would be cut anyway.
+    maxListItems: Math.max(maxItems, Math.floor(positive(limits?.maxBytes, d.maxBytes) / 8)),
+  };
+}
+
+function budgetsOf(limits: Partial<SerializeLimits> | undefined): Budgets {
+  if (limits === undefined || limits === null || typeof limits !== 'object') return DEFAULT_BUDGETS;
+  let budgets = budgetsByLimits.get(limits);
+  if (budgets === undefined) {
+    budgets = makeBudgets(limits);
+    budgetsByLimits.set(limits, budgets);
+  }
+  return budgets;
+}
+
+/** A string within `maxStringLength` (cut with the serialiser's marker). */
+function cutText(value: string, b: Budgets): string {
+  return value.length <= b.maxString ? value : safeStringify(value, b.limits).text;
+}
+
+/** A metadata value: strings as they are (cut), anything else as JSON (Langfuse stores strings). */
+function metadataValue(value: unknown, b: Budgets): string | undefined {
   if (value === undefined) return undefined;
-  return typeof value === 'string' ? value : json(value, limits);
+  return typeof value === 'string' ? cutText(value, b) : json(value, b.limits);
+}
+
+/**
+ * The keys of a metadata-like record: a plain object as it is; anything else (binary data, an
+ * array, a map, a class instance) converted once by the serialiser, never walked key by key.
+ */
+function keysOf(
+  record: unknown,
+  b: Budgets,
+): { record: Record<string, unknown>; keys: string[]; cut: boolean } | undefined {
+  if (record === null || typeof record !== 'object') return undefined;
+  let plain = false;
+  try {
+    const proto: unknown = Object.getPrototypeOf(record);
+    plain = proto === Object.prototype || proto === null;
+  } catch {
+    // a Proxy `getPrototypeOf` trap threw: the serialiser reads what it can
+  }
+  if (plain) {
+    const own = record as Record<string, unknown>;
+    return { record: own, keys: Object.keys(own), cut: false };
+  }
+  const { value, truncated } = toJsonSafe(record, b.limits);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return { record: {}, keys: [], cut: true };
+  return { record: value, keys: Object.keys(value), cut: truncated };
+}
+
+/**
+ * A value of the app's own attributes as OTLP carries it within the budgets: primitives (strings
+ * cut), flat arrays of one primitive type of at most `maxArrayLength` items (strings cut),
+ * anything else JSON; undefined for null and undefined.
+ */
+function fitAttribute(value: unknown, b: Budgets): AttributeValue | undefined {
+  switch (typeof value) {
+    case 'string':
+      return cutText(value, b);
+    case 'number':
+    case 'boolean':
+      return value;
+    case 'undefined':
+      return undefined;
+    default:
+      if (value === null) return undefined;
+      if (Array.isArray(value) && value.length <= b.maxItems) {
+        let type: string | undefined;
+        let copy: unknown[] | undefined;
+        let flat = true;
+        for (let i = 0; i < value.length && flat; i++) {
+          const item: unknown = value[i];
+          if (item === null || item === undefined) continue;
+          const t = typeof item;
+          if ((t !== 'string' && t !== 'number' && t !== 'boolean') || (type !== undefined && t !== type))
+            flat = false;
+          type = t;
+          if (flat && t === 'string' && (item as string).length > b.maxString) {
+            copy ??= value.slice();
+            copy[i] = cutText(item as string, b);
+          }
+        }
+        if (flat) return (copy ?? value) as AttributeValue;
+      }
+      return json(value, b.limits);
+  }
+}
+
+/**
+ * The lists of one content value, cut before they are mapped: each to `maxArrayLength`, all of
+ * them together (messages, their parts, their tool calls) to `maxListItems`. `cut` says whether
+ * anything was left out.
+ */
+export class Lists {
+  cut = false;
+  private left: number;
+  constructor(readonly budgets: Budgets) {
+    this.left = budgets.maxListItems;
+  }
+  map<U>(list: readonly unknown[], fn: (item: unknown, index: number) => U): U[] {
+    const length = list.length;
+    const n = Math.min(length, this.budgets.maxItems, this.left);
+    if (n < length) this.cut = true;
+    this.left -= n;
+    const out: U[] = [];
+    for (let i = 0; i < n; i++) out.push(fn(list[i], i));
+    return out;
+  }
 }
 
 function snake(key: string): string {
@@ -57,9 +196,9 @@ function snake(key: string): string {
 // ---------------------------------------------------------------------------------------------
 // Content in the shapes Langfuse renders: OpenAI-style chat messages
 
-function chatContent(content: Message['content']): unknown {
+function chatContent(content: Message['content'], lists: Lists): unknown {
   if (!Array.isArray(content)) return content;
-  return content.map((part) => {
+  return lists.map(content, (part) => {
     if (part === null || typeof part !== 'object') return part;
     const p = part as Record<string, unknown>;
     if (p.type === 'text') return { type: 'text', text: p.text ?? p.content ?? '' };
@@ -70,54 +209,86 @@ function chatContent(content: Message['content']): unknown {
   });
 }
 
-/** One message as Langfuse's chat view expects it (`role`, `content`, `tool_calls`, `tool_call_id`). */
-export function chatMessage(message: Message, limits?: Partial<SerializeLimits>): Record<string, unknown> {
-  if (message === null || typeof message !== 'object') return { role: 'user', content: String(message) };
+/**
+ * One message as Langfuse's chat view expects it (`role`, `content`, `tool_calls`,
+ * `tool_call_id`). Its lists (content parts, tool calls) are cut to the budgets before they are
+ * mapped; `lists` shares that budget across the messages of one value.
+ */
+export function chatMessage(
+  message: Message,
+  limits?: Partial<SerializeLimits>,
+  lists: Lists = new Lists(budgetsOf(limits)),
+): Record<string, unknown> {
+  if (message === null || typeof message !== 'object' || Array.isArray(message))
+    return { role: 'user', content: Array.isArray(message) ? message : String(message) };
   const out: Record<string, unknown> = { role: message.role };
   if (typeof message.name === 'string') out.name = message.name;
-  if (message.content !== undefined) out.content = chatContent(message.content);
+  if (message.content !== undefined) out.content = chatContent(message.content, lists);
   if (Array.isArray(message.toolCalls) && message.toolCalls.length > 0) {
-    out.tool_calls = message.toolCalls.map((call) => ({
-      ...(call.id !== undefined && { id: call.id }),
-      type: 'function',
-      function: {
-        name: call.name,
-        arguments: call.arguments === undefined ? '{}' : json(call.arguments, limits),
-      },
-    }));
+    out.tool_calls = lists.map(message.toolCalls, (item) => {
+      const call = (item !== null && typeof item === 'object' ? item : { name: item }) as Record<
+        string,
+        unknown
+      >;
+      return {
+        ...(call.id !== undefined && { id: call.id }),
+        type: 'function',
+        function: {
+          name: call.name,
+          arguments: call.arguments === undefined ? '{}' : json(call.arguments, limits),
+        },
+      };
+    });
   }
   if (message.toolCallId !== undefined) out.tool_call_id = message.toolCallId;
   return out;
 }
 
-function llmInput(step: StepOf<'llm'>, limits: Partial<SerializeLimits> | undefined): unknown {
+/** Messages as Langfuse's chat view expects them; a value that is not a list is one message. */
+function chatMessages(messages: unknown, lists: Lists): Record<string, unknown>[] {
+  const list = Array.isArray(messages) ? messages : [messages];
+  return lists.map(list, (m) => chatMessage(m as Message, lists.budgets.limits, lists));
+}
+
+function llmInput(step: StepOf<'llm'>, lists: Lists): unknown {
   if (step.inputMessages === undefined) return step.input;
-  const messages = step.inputMessages.map((m) => chatMessage(m, limits));
+  const messages = chatMessages(step.inputMessages, lists);
   if (step.systemInstructions !== undefined) {
     // The conventions keep system instructions apart; Langfuse shows them as the first message.
-    messages.unshift({ role: 'system', content: chatContent(step.systemInstructions) });
+    messages.unshift({ role: 'system', content: chatContent(step.systemInstructions, lists) });
   }
   return messages;
 }
 
-function llmOutput(step: StepOf<'llm'>, limits: Partial<SerializeLimits> | undefined): unknown {
+function llmOutput(step: StepOf<'llm'>, lists: Lists): unknown {
   if (step.outputMessages !== undefined) {
-    const messages = step.outputMessages.map((m) => chatMessage(m, limits));
+    const messages = chatMessages(step.outputMessages, lists);
     return messages.length === 1 ? messages[0] : messages;
   }
   if (step.toolCalls && step.toolCalls.length > 0) {
-    return chatMessage({ role: 'assistant', toolCalls: step.toolCalls }, limits);
+    return chatMessage({ role: 'assistant', toolCalls: step.toolCalls }, lists.budgets.limits, lists);
   }
   return step.output;
 }
 
-/** Input, output and the attributes that carried the same content under other names. */
-function contentOf(step: Step, limits: Partial<SerializeLimits> | undefined) {
+/**
+ * Input, output, the attributes that carried the same content under other names, and the step
+ * fields noted in `spanchain.truncated` when the budgets cut them. `inputLists`/`outputLists`
+ * cut the lists of each side.
+ */
+function contentOf(step: Step, inputLists: Lists, outputLists: Lists) {
   switch (step.kind) {
     case 'llm':
       return {
-        input: llmInput(step, limits),
-        output: llmOutput(step, limits),
+        input: llmInput(step, inputLists),
+        output: llmOutput(step, outputLists),
+        inputField: step.inputMessages !== undefined ? 'inputMessages' : 'input',
+        outputField:
+          step.outputMessages !== undefined
+            ? 'outputMessages'
+            : step.toolCalls && step.toolCalls.length > 0
+              ? 'toolCalls'
+              : 'output',
         inputNames: [SEMCONV.inputMessages, SEMCONV.systemInstructions, SPANCHAIN.input],
         outputNames: [SEMCONV.outputMessages, SPANCHAIN.output],
       };
@@ -125,6 +296,8 @@ function contentOf(step: Step, limits: Partial<SerializeLimits> | undefined) {
       return {
         input: step.texts ?? step.input,
         output: step.output,
+        inputField: step.texts !== undefined ? 'texts' : 'input',
+        outputField: 'output',
         inputNames: [SPANCHAIN.embeddingTexts, SPANCHAIN.input],
         outputNames: [SPANCHAIN.output],
       };
@@ -132,6 +305,8 @@ function contentOf(step: Step, limits: Partial<SerializeLimits> | undefined) {
       return {
         input: step.query ?? step.input,
         output: step.documents ?? step.output,
+        inputField: step.query !== undefined ? 'query' : 'input',
+        outputField: step.documents !== undefined ? 'documents' : 'output',
         inputNames: [SEMCONV.retrievalQueryText, SPANCHAIN.input],
         outputNames: [SEMCONV.retrievalDocuments, SPANCHAIN.output],
       };
@@ -140,6 +315,8 @@ function contentOf(step: Step, limits: Partial<SerializeLimits> | undefined) {
       return {
         input: given ? { query: step.query, documents: step.documents } : step.input,
         output: step.rerankedDocuments ?? step.output,
+        inputField: given ? 'documents' : 'input',
+        outputField: step.rerankedDocuments !== undefined ? 'rerankedDocuments' : 'output',
         inputNames: [SPANCHAIN.rerankQuery, SPANCHAIN.rerankInputDocuments, SPANCHAIN.input],
         outputNames: [SPANCHAIN.rerankOutputDocuments, SPANCHAIN.output],
       };
@@ -148,17 +325,19 @@ function contentOf(step: Step, limits: Partial<SerializeLimits> | undefined) {
       return {
         input: step.arguments ?? step.input,
         output: step.result ?? step.output,
+        inputField: step.arguments !== undefined ? 'arguments' : 'input',
+        outputField: step.result !== undefined ? 'result' : 'output',
         inputNames: [SEMCONV.toolCallArguments, SPANCHAIN.input],
         outputNames: [SEMCONV.toolCallResult, SPANCHAIN.output],
       };
     case 'prompt': {
       const input = step.variables ?? step.input;
-      const output = step.messages
-        ? step.messages.map((m) => chatMessage(m, limits))
-        : (step.text ?? step.output);
+      const output = step.messages ? chatMessages(step.messages, outputLists) : (step.text ?? step.output);
       return {
         input,
         output,
+        inputField: step.variables !== undefined ? 'variables' : 'input',
+        outputField: step.messages ? 'messages' : step.text !== undefined ? 'text' : 'output',
         inputNames: [SPANCHAIN.promptVariables, SPANCHAIN.input],
         outputNames: [SPANCHAIN.promptMessages, SPANCHAIN.output],
       };
@@ -167,6 +346,8 @@ function contentOf(step: Step, limits: Partial<SerializeLimits> | undefined) {
       return {
         input: step.input,
         output: step.output,
+        inputField: 'input',
+        outputField: 'output',
         inputNames: [SPANCHAIN.input],
         outputNames: [SPANCHAIN.output],
       };
@@ -264,19 +445,47 @@ const REPLACED = [
 const MODEL_NAMES = [SEMCONV.requestModel, SEMCONV.responseModel];
 
 class Writer {
+  /** Keys the span may still take from the app's records: own attributes, then metadata, then the trace's. */
+  private keysLeft: number;
+  /** Keys of those records the span did not take. */
+  dropped = 0;
+  /** Step fields cut or left out here, for `spanchain.truncated`. */
+  readonly cut: string[] = [];
+
   constructor(
     readonly attributes: Attributes,
-    private readonly limits: Partial<SerializeLimits> | undefined,
-  ) {}
+    readonly budgets: Budgets,
+  ) {
+    this.keysLeft = budgets.maxKeys;
+  }
   set(key: string, value: AttributeValue | undefined): void {
     if (value !== undefined) this.attributes[key] = value;
   }
-  json(key: string, value: unknown): void {
-    if (value !== undefined) this.attributes[key] = json(value, this.limits);
+  json(key: string, value: unknown, field?: string): void {
+    if (value === undefined) return;
+    const { text, truncated } = safeStringify(value, this.budgets.limits);
+    this.attributes[key] = text;
+    if (truncated && field !== undefined) this.noteCut(field);
   }
-  metadata(prefix: string, record: Record<string, unknown> | undefined): void {
-    if (record === undefined || record === null || typeof record !== 'object') return;
-    for (const key of Object.keys(record)) this.set(prefix + key, metadataValue(record[key], this.limits));
+  noteCut(field: string): void {
+    if (!this.cut.includes(field)) this.cut.push(field);
+  }
+  /** How many of `total` keys the span may still take; the rest are counted as dropped. */
+  take(total: number): number {
+    const n = Math.min(total, this.keysLeft);
+    this.keysLeft -= n;
+    this.dropped += total - n;
+    return n;
+  }
+  metadata(prefix: string, record: unknown, field: string): void {
+    const source = keysOf(record, this.budgets);
+    if (source === undefined) return;
+    const n = this.take(source.keys.length);
+    if (source.cut || n < source.keys.length) this.noteCut(field);
+    for (let i = 0; i < n; i++) {
+      const key = source.keys[i] as string;
+      this.set(prefix + cutText(key, this.budgets), metadataValue(source.record[key], this.budgets));
+    }
   }
 }
 
@@ -286,8 +495,15 @@ function writeTrace(out: Writer, step: Step, options: LangfuseMapOptions): void 
   if (may('name')) out.set(LANGFUSE.traceName, trace.name);
   if (may('userId')) out.set(LANGFUSE.traceUserId, trace.userId);
   if (may('sessionId')) out.set(LANGFUSE.traceSessionId, trace.sessionId);
-  if (may('tags') && trace.tags && trace.tags.length > 0) out.set(LANGFUSE.traceTags, trace.tags.map(String));
-  if (may('metadata')) out.metadata(LANGFUSE.traceMetadataPrefix, trace.metadata);
+  if (may('tags') && Array.isArray(trace.tags) && trace.tags.length > 0) {
+    const b = out.budgets;
+    const tags = new Lists(b).map(trace.tags, (tag) =>
+      typeof tag === 'string' ? cutText(tag, b) : json(tag, b.limits),
+    );
+    out.set(LANGFUSE.traceTags, tags);
+    if (tags.length < trace.tags.length) out.noteCut('trace.tags');
+  }
+  if (may('metadata')) out.metadata(LANGFUSE.traceMetadataPrefix, trace.metadata, 'trace.metadata');
   // Masked trace content is already the redaction marker here (the core replaced it).
   if (may('input')) out.json(LANGFUSE.traceInput, trace.input);
   if (may('output')) out.json(LANGFUSE.traceOutput, trace.output);
@@ -329,6 +545,18 @@ function writeGeneration(out: Writer, step: StepOf<'llm'> | StepOf<'embedding'>)
   }
 }
 
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+
+/** The step without the app's metadata, trace metadata and attributes, for the base mapping. */
+function withoutRecords(step: Step): Step {
+  return {
+    ...step,
+    metadata: undefined,
+    attributes: NO_ATTRIBUTES,
+    trace: { ...step.trace, metadata: undefined },
+  } as Step;
+}
+
 /**
  * Maps a step to a span Langfuse files correctly: the GenAI mapping of @spanchain/otel (kept,
  * since Langfuse reads `gen_ai.*` too) with `langfuse.observation.*` attributes, the trace-level
@@ -337,28 +565,40 @@ function writeGeneration(out: Writer, step: StepOf<'llm'> | StepOf<'embedding'>)
  */
 export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanData {
   // Content is written once, in Langfuse's own attributes: the GenAI content attributes would
-  // only be built to be dropped again.
-  const base = mapStep(step, { ...options, captureContent: false });
+  // only be built to be dropped again. So are the app's metadata and attributes (below): the
+  // base mapping would read them key by key only to have them replaced.
+  const base = mapStep(withoutRecords(step), { ...options, captureContent: false });
   const attributes = base.attributes;
   for (const key of Object.keys(attributes)) {
     if (REPLACED_PREFIXES.some((prefix) => key.startsWith(prefix))) delete attributes[key];
   }
   for (const key of REPLACED) delete attributes[key];
-  const out = new Writer(attributes, options.limits);
+  // Written again below, with what this mapping cut.
+  delete attributes[SPANCHAIN.truncated];
+  const budgets = budgetsOf(options.limits);
+  const out = new Writer(attributes, budgets);
+  // The app's own attributes take their keys from the budget first, and are written last.
+  const own = keysOf(step.attributes, budgets);
+  const ownCount = own === undefined ? 0 : out.take(own.keys.length);
+  if (own !== undefined && (own.cut || ownCount < own.keys.length)) out.noteCut('attributes');
 
   out.set(LANGFUSE.observationType, OBSERVATION_TYPE[step.kind]);
   if (options.captureContent) {
-    const content = contentOf(step, options.limits);
+    const inputLists = new Lists(budgets);
+    const outputLists = new Lists(budgets);
+    const content = contentOf(step, inputLists, outputLists);
     if (content.input !== undefined) {
       for (const name of content.inputNames) delete attributes[name];
-      out.json(LANGFUSE.observationInput, content.input);
+      out.json(LANGFUSE.observationInput, content.input, content.inputField);
+      if (inputLists.cut) out.noteCut(content.inputField);
     }
     if (content.output !== undefined) {
       for (const name of content.outputNames) delete attributes[name];
-      out.json(LANGFUSE.observationOutput, content.output);
+      out.json(LANGFUSE.observationOutput, content.output, content.outputField);
+      if (outputLists.cut) out.noteCut(content.outputField);
     }
   }
-  out.metadata(LANGFUSE.observationMetadataPrefix, step.metadata);
+  out.metadata(LANGFUSE.observationMetadataPrefix, step.metadata, 'metadata');
   if (step.identity && Object.keys(step.identity).length > 0) {
     const identity: Record<string, string> = {};
     for (const [key, value] of Object.entries(step.identity))
@@ -375,11 +615,23 @@ export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanDat
   }
   writeLevel(out, step);
   writeTrace(out, step, options);
+  if (out.dropped > 0) attributes[DROPPED_ATTRIBUTE] = out.dropped;
+  const given = Array.isArray(step.truncated) ? step.truncated.slice(0, budgets.maxItems) : [];
+  if (given.length > 0 || out.cut.length > 0) {
+    attributes[SPANCHAIN.truncated] = [
+      ...new Set([...given, ...out.cut].map((f) => cutText(String(f), budgets))),
+    ];
+  }
 
   // The app's own attributes still win over everything derived.
-  for (const key of Object.keys(step.attributes)) {
-    const value = step.attributes[key];
-    if (value !== undefined) attributes[key] = value;
+  for (let i = 0; own !== undefined && i < ownCount; i++) {
+    const key = own.keys[i] as string;
+    const raw = own.record[key];
+    const name = cutText(key, budgets);
+    const value = fitAttribute(raw, budgets);
+    if (value !== undefined) attributes[name] = value;
+    // An explicit null leaves the derived attribute of that name out, as it always did.
+    else if (raw === null) delete attributes[name];
   }
   const data: SpanData = { ...base, name: step.name, attributes };
   // Langfuse takes a span without a parent for the trace's root and gives it the trace's name,

@@ -727,3 +727,136 @@ describe('strange input', () => {
     expect(toDocument(null)).toEqual({ page_content: '', type: 'Document', metadata: {} });
   });
 });
+
+/** A list that says it has 2³²−1 items and has none: walking it takes minutes. */
+function sparseList(): never {
+  const list: unknown[] = [];
+  list.length = 2 ** 32 - 1;
+  return list as never;
+}
+
+const keys = (n: number, prefix: string) =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, i]));
+
+describe('budgets', () => {
+  const LIMITS = { maxObjectKeys: 100, maxStringLength: 50, maxArrayLength: 10 };
+
+  it('cuts tags to maxStringLength (at most 100, reading at most maxArrayLength of each list) and says so', async () => {
+    const long = 'y'.repeat(10_000);
+    const plugin = await record(
+      (tracer) =>
+        tracer.custom(
+          {
+            name: 'tags',
+            tags: [long, ...Array.from({ length: 5_000 }, (_, i) => `t${i}`)],
+            trace: { tags: ['beta'] },
+          },
+          () => 1,
+        ),
+      { limits: LIMITS },
+    );
+    const run = plugin.run('tags');
+    expect(run.tags).toEqual([
+      `${'y'.repeat(50)}…[truncated 9950 chars]`,
+      ...Array.from({ length: 9 }, (_, i) => `t${i}`),
+      'beta',
+    ]);
+    expect(meta(run).spanchain_truncated).toEqual(['tags']);
+    // A 50 MiB tag makes a run of about the budget, not of 50 MiB.
+    const big = await record((tracer) =>
+      tracer.custom({ name: 'big', tags: ['z'.repeat(50 * 2 ** 20)] }, () => 1),
+    );
+    expect(JSON.stringify(big.run('big')).length).toBeLessThan(40_000);
+  });
+
+  it('metadata: the step’s, the trace’s, then the attributes, at most maxObjectKeys keys in all', async () => {
+    const plugin = await record(
+      (tracer) =>
+        tracer.custom(
+          {
+            name: 'wide',
+            metadata: { ...keys(60, 'm'), shared: 'step' },
+            trace: { metadata: { ...keys(30, 't'), shared: 'trace' } },
+            attributes: keys(5_000, 'a') as never,
+          },
+          () => 1,
+        ),
+      { limits: LIMITS },
+    );
+    const metadata = meta(plugin.run('wide'));
+    const names = Object.keys(metadata);
+    expect(names.filter((k) => /^m\d+$/.test(k))).toHaveLength(60);
+    expect(names.filter((k) => /^t\d+$/.test(k))).toHaveLength(30);
+    expect(names.filter((k) => /^a\d+$/.test(k))).toHaveLength(100 - 61 - 30);
+    expect(metadata.shared).toBe('step');
+    expect(metadata.spanchain_truncated).toEqual(['attributes']);
+  });
+
+  it('never walks binary data or arrays given as metadata or document metadata key by key', async () => {
+    const started = performance.now();
+    const plugin = await record((tracer) => {
+      tracer.custom({ name: 'buffer', metadata: Buffer.alloc(2 ** 20) as never }, () => 1);
+      tracer.custom(
+        { name: 'array', metadata: Array.from({ length: 1_000_000 }, (_, i) => i) as never },
+        () => 1,
+      );
+      tracer.retrieval({ name: 'docs', query: 'q' }, (s) => {
+        s.update({ documents: [{ id: 'd', content: 'c', metadata: new Uint8Array(2 ** 20) as never }] });
+        return 1;
+      });
+    });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(meta(plugin.run('buffer'))).not.toHaveProperty('0');
+    expect(meta(plugin.run('buffer')).spanchain_truncated).toEqual(['metadata']);
+    expect(meta(plugin.run('array'))).not.toHaveProperty('0');
+    const [doc] = (plugin.run('docs').outputs?.documents ?? []) as Array<{
+      metadata: Record<string, unknown>;
+    }>;
+    expect(doc?.metadata).toEqual({ id: 'd' });
+  });
+
+  it('cuts content lists before mapping them, in bounded time, noting the field', async () => {
+    const parts = Array.from({ length: 5_000 }, (_, i) => ({ type: 'text', text: `p${i}` }));
+    const started = performance.now();
+    const plugin = await record(
+      (tracer) => {
+        tracer.llm(
+          { name: 'long', model: 'm', inputMessages: [{ role: 'user', content: parts as never }] },
+          () => 'x',
+        );
+        tracer.llm(
+          {
+            name: 'sparse',
+            model: 'm',
+            systemInstructions: sparseList(),
+            inputMessages: [{ role: 'user', content: sparseList(), toolCalls: sparseList() }],
+            tools: sparseList(),
+          },
+          (s) => {
+            s.update({ outputMessages: sparseList() });
+            return 'x';
+          },
+        );
+        tracer.llm({ name: 'calls', model: 'm', inputMessages: sparseList() }, (s) => {
+          s.update({ toolCalls: sparseList() });
+          return 'x';
+        });
+        tracer.retrieval({ name: 'docs', query: 'q' }, (s) => {
+          s.update({ documents: sparseList() });
+          return 1;
+        });
+        tracer.prompt({ name: 'prompt', messages: sparseList() }, () => 1);
+      },
+      { limits: LIMITS },
+    );
+    expect(performance.now() - started).toBeLessThan(2_000);
+    const long = plugin.run('long');
+    const [message] = (long.inputs.messages ?? []) as Array<{ content: unknown[] }>;
+    // Real parts only: no serialiser marker among them.
+    expect(message?.content).toHaveLength(10);
+    expect(message?.content[9]).toEqual({ type: 'text', text: 'p9' });
+    expect(meta(long).spanchain_truncated).toEqual(['inputMessages']);
+    expect(meta(plugin.run('sparse')).spanchain_truncated).toEqual(['inputMessages', 'outputMessages']);
+    expect(meta(plugin.run('docs')).spanchain_truncated).toEqual(['documents']);
+  });
+});

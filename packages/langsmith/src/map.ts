@@ -7,6 +7,7 @@
 import {
   type ContentPart,
   type Cost,
+  DEFAULT_SERIALIZE_LIMITS,
   type Document,
   type Message,
   type SerializeLimits,
@@ -85,6 +86,100 @@ function snake(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Budgets: the serialisation limits applied before anything is walked, so that the work of one
+// run is bounded by them and not by the app's data (a list that says 2³²−1 items, a Buffer as
+// metadata, 100k metadata keys, a 50 MiB tag).
+
+interface Budgets {
+  readonly limits: Limits;
+  readonly maxString: number;
+  readonly maxItems: number;
+  readonly maxKeys: number;
+  /** Items all the lists of one value may map together (an item takes ≥ 8 bytes of `maxBytes`). */
+  readonly maxListItems: number;
+}
+
+const positive = (n: unknown, fallback: number): number =>
+  typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : fallback;
+
+function makeBudgets(limits: Limits): Budgets {
+  const d = DEFAULT_SERIALIZE_LIMITS;
+  const maxItems = positive(limits?.maxArrayLength, d.maxArrayLength);
+  return {
+    limits,
+    maxString: positive(limits?.maxStringLength, d.maxStringLength),
+    maxItems,
+    maxKeys: positive(limits?.maxObjectKeys, d.maxObjectKeys),
+    maxListItems: Math.max(maxItems, Math.floor(positive(limits?.maxBytes, d.maxBytes) / 8)),
+  };
+}
+
+const DEFAULT_BUDGETS = makeBudgets(undefined);
+// The plugin passes the same limits object for every run: resolved once.
+const budgetsByLimits = new WeakMap<object, Budgets>();
+
+function budgetsOf(limits: Limits): Budgets {
+  if (limits === undefined || limits === null || typeof limits !== 'object') return DEFAULT_BUDGETS;
+  let budgets = budgetsByLimits.get(limits);
+  if (budgets === undefined) {
+    budgets = makeBudgets(limits);
+    budgetsByLimits.set(limits, budgets);
+  }
+  return budgets;
+}
+
+/**
+ * The lists of one value (messages, their parts and tool calls, tools, documents), cut before
+ * they are mapped: each to `maxArrayLength`, all of them together to `maxListItems`, so nested
+ * lists cannot multiply. `cut` says whether anything was left out.
+ */
+export class Lists {
+  cut = false;
+  private left: number;
+  constructor(readonly budgets: Budgets) {
+    this.left = budgets.maxListItems;
+  }
+  map<U>(list: readonly unknown[], fn: (item: unknown, index: number) => U): U[] {
+    const length = list.length;
+    const n = Math.max(0, Math.min(length, this.budgets.maxItems, this.left));
+    if (n < length) this.cut = true;
+    this.left -= n;
+    const out: U[] = [];
+    for (let i = 0; i < n; i++) out.push(fn(list[i], i));
+    return out;
+  }
+}
+
+/**
+ * The keys of a metadata-like record: a plain object as it is; anything else (binary data, an
+ * array, a map, a class instance) converted once by the serialiser, never walked key by key.
+ * Undefined when there are none to read (a string, a proxy that throws).
+ */
+function keysOf(record: unknown, b: Budgets): { record: Obj; keys: string[]; cut: boolean } | undefined {
+  if (record === null || typeof record !== 'object') return undefined;
+  try {
+    let plain = false;
+    try {
+      const proto: unknown = Object.getPrototypeOf(record);
+      plain = proto === Object.prototype || proto === null;
+    } catch {
+      // a Proxy `getPrototypeOf` trap threw: the serialiser reads what it can
+    }
+    if (plain) return { record: record as Obj, keys: Object.keys(record), cut: false };
+    const { value, truncated } = toJsonSafe(record, b.limits);
+    if (!isRecord(value)) return { record: {}, keys: [], cut: true };
+    return { record: value, keys: Object.keys(value), cut: truncated };
+  } catch {
+    return undefined;
+  }
+}
+
+function defineKey(into: Obj, key: string, value: unknown): void {
+  // Defined, not assigned: a `__proto__` key stays data.
+  Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /**
  * The run type of a step: `metadata.ls_run_type` when it names a LangSmith run type, `parser`
  * for LangChain output parsers (recorded by @spanchain/langchain as `chain` steps with
@@ -114,9 +209,9 @@ export function runtimeInfo(): Record<string, string> {
 // ---------------------------------------------------------------------------------------------
 // Messages, tools, documents in the shapes LangSmith renders
 
-function chatContent(content: unknown): unknown {
+function chatContent(content: unknown, lists: Lists): unknown {
   if (!Array.isArray(content)) return content;
-  return content.map((part: ContentPart | unknown) => {
+  return lists.map(content, (part: ContentPart | unknown) => {
     if (!isRecord(part)) return part;
     const type = read(part, 'type');
     if (type === 'text') return { type: 'text', text: read(part, 'text') ?? '' };
@@ -142,16 +237,25 @@ function openAiToolCall(call: ToolCall | unknown, limits: Limits): Obj {
   return out;
 }
 
-/** One message in OpenAI's chat shape: `role`, `content`, `name`, `tool_calls`, `tool_call_id`. */
-export function chatMessage(message: Message | unknown, limits?: Limits): Obj {
+/**
+ * One message in OpenAI's chat shape: `role`, `content`, `name`, `tool_calls`, `tool_call_id`.
+ * Its lists (content parts, tool calls) are cut to the budgets before they are mapped; `lists`
+ * shares that budget across the messages of one value.
+ */
+export function chatMessage(
+  message: Message | unknown,
+  limits?: Limits,
+  lists: Lists = new Lists(budgetsOf(limits)),
+): Obj {
   if (!isRecord(message)) return { role: 'user', content: message };
   const out: Obj = { role: read(message, 'role') ?? 'user' };
   const name = read(message, 'name');
   if (name !== undefined) out.name = name;
   const content = read(message, 'content');
-  if (content !== undefined) out.content = chatContent(content);
+  if (content !== undefined) out.content = chatContent(content, lists);
   const calls = read(message, 'toolCalls');
-  if (Array.isArray(calls) && calls.length > 0) out.tool_calls = calls.map((c) => openAiToolCall(c, limits));
+  if (Array.isArray(calls) && calls.length > 0)
+    out.tool_calls = lists.map(calls, (c) => openAiToolCall(c, limits));
   const callId = read(message, 'toolCallId');
   if (callId !== undefined) out.tool_call_id = callId;
   return out;
@@ -167,12 +271,23 @@ function openAiTool(tool: ToolDefinition | unknown): unknown {
   return { type: str(read(tool, 'type')) ?? 'function', function: fn };
 }
 
-/** A document as LangChain (and LangSmith's retriever view) shows it: `page_content`, `metadata`. */
-export function toDocument(doc: Document | unknown): Obj {
+/**
+ * A document as LangChain (and LangSmith's retriever view) shows it: `page_content`, `metadata`
+ * (at most `maxObjectKeys` of its own keys; one that is not a plain object is converted by the
+ * serialiser rather than copied key by key).
+ */
+export function toDocument(doc: Document | unknown, limits?: Limits): Obj {
   if (!isRecord(doc))
     return { page_content: typeof doc === 'string' ? doc : '', type: 'Document', metadata: {} };
-  const own = read(doc, 'metadata');
-  const metadata: Obj = isRecord(own) ? { ...own } : {};
+  const metadata: Obj = {};
+  const source = keysOf(read(doc, 'metadata'), budgetsOf(limits));
+  if (source !== undefined) {
+    const n = Math.min(source.keys.length, budgetsOf(limits).maxKeys);
+    for (let i = 0; i < n; i++) {
+      const key = source.keys[i] as string;
+      defineKey(metadata, key, read(source.record, key));
+    }
+  }
   const id = read(doc, 'id');
   if (id !== undefined) metadata.id = id;
   const score = read(doc, 'score');
@@ -185,8 +300,12 @@ export function toDocument(doc: Document | unknown): Obj {
   };
 }
 
-function documents(list: unknown): Obj[] | undefined {
-  return Array.isArray(list) ? list.map(toDocument) : undefined;
+function documents(list: unknown, lists: Lists): Obj[] | undefined {
+  return Array.isArray(list) ? lists.map(list, (doc) => toDocument(doc, lists.budgets.limits)) : undefined;
+}
+
+function chatMessages(list: readonly unknown[], lists: Lists): Obj[] {
+  return lists.map(list, (m) => chatMessage(m, lists.budgets.limits, lists));
 }
 
 /**
@@ -245,15 +364,14 @@ function parsedArguments(args: unknown, limits: Limits): unknown {
   }
 }
 
-function llmInputs(step: StepOf<'llm'>, limits: Limits): unknown {
+function llmInputs(step: StepOf<'llm'>, lists: Lists): unknown {
+  const limits = lists.budgets.limits;
   let out: Obj | undefined;
   const system = step.systemInstructions;
   if (Array.isArray(step.inputMessages) || system !== undefined) {
-    const messages = Array.isArray(step.inputMessages)
-      ? step.inputMessages.map((m) => chatMessage(m, limits))
-      : [];
+    const messages = Array.isArray(step.inputMessages) ? chatMessages(step.inputMessages, lists) : [];
     // The GenAI conventions keep system instructions apart; LangSmith shows them as the first message.
-    if (system !== undefined) messages.unshift({ role: 'system', content: chatContent(system) });
+    if (system !== undefined) messages.unshift({ role: 'system', content: chatContent(system, lists) });
     out = { messages };
   } else if (typeof step.input === 'string') {
     // A text completion: LangChain's LLM runs carry `prompts`.
@@ -262,12 +380,13 @@ function llmInputs(step: StepOf<'llm'>, limits: Limits): unknown {
     out = jsonObject(step.input, 'input', limits);
   }
   if (Array.isArray(step.tools) && step.tools.length > 0) {
-    out = { ...out, tools: step.tools.map(openAiTool) };
+    out = { ...out, tools: lists.map(step.tools, openAiTool) };
   }
   return out;
 }
 
-function llmOutputs(step: StepOf<'llm'>, limits: Limits): unknown {
+function llmOutputs(step: StepOf<'llm'>, lists: Lists): unknown {
+  const limits = lists.budgets.limits;
   const reasons = Array.isArray(step.finishReasons) ? step.finishReasons : [];
   const choice = (message: Obj, index: number, reason: unknown): Obj => {
     const c: Obj = { index, message };
@@ -277,12 +396,14 @@ function llmOutputs(step: StepOf<'llm'>, limits: Limits): unknown {
   };
   if (Array.isArray(step.outputMessages) && step.outputMessages.length > 0) {
     return {
-      choices: step.outputMessages.map((m, i) => choice(chatMessage(m, limits), i, read(m, 'finishReason'))),
+      choices: lists.map(step.outputMessages, (m, i) =>
+        choice(chatMessage(m, limits, lists), i, read(m, 'finishReason')),
+      ),
     };
   }
   if (Array.isArray(step.toolCalls) && step.toolCalls.length > 0) {
     const message: Obj = { role: 'assistant', content: typeof step.output === 'string' ? step.output : '' };
-    message.tool_calls = step.toolCalls.map((c) => openAiToolCall(c, limits));
+    message.tool_calls = lists.map(step.toolCalls, (c) => openAiToolCall(c, limits));
     return { choices: [choice(message, 0, undefined)] };
   }
   if (typeof step.output === 'string') {
@@ -295,10 +416,11 @@ function llmOutputs(step: StepOf<'llm'>, limits: Limits): unknown {
  * The content of a run's `inputs`: an object in LangSmith's shape for the kind, or a raw value
  * that {@link jsonObject} wraps as `{ input: value }` unless it serialises to an object.
  */
-function inputsOf(step: Step, limits: Limits): unknown {
+function inputsOf(step: Step, lists: Lists): unknown {
+  const limits = lists.budgets.limits;
   switch (step.kind) {
     case 'llm':
-      return llmInputs(step, limits);
+      return llmInputs(step, lists);
     case 'retrieval':
       if (step.query !== undefined) return { query: step.query };
       return typeof step.input === 'string' ? { query: step.input } : step.input;
@@ -306,7 +428,7 @@ function inputsOf(step: Step, limits: Limits): unknown {
       if (step.query !== undefined || step.documents !== undefined) {
         const out: Obj = {};
         if (step.query !== undefined) out.query = step.query;
-        if (step.documents !== undefined) out.documents = documents(step.documents) ?? step.documents;
+        if (step.documents !== undefined) out.documents = documents(step.documents, lists) ?? step.documents;
         return out;
       }
       return step.input;
@@ -335,22 +457,22 @@ function embeddingSummary(step: StepOf<'embedding'>): Obj | undefined {
 }
 
 /** The content of a run's `outputs`, like {@link inputsOf} (raw values become `{ output: value }`). */
-function outputsOf(step: Step, limits: Limits): unknown {
+function outputsOf(step: Step, lists: Lists): unknown {
   switch (step.kind) {
     case 'llm':
-      return llmOutputs(step, limits);
+      return llmOutputs(step, lists);
     case 'retrieval': {
-      const docs = documents(step.documents);
+      const docs = documents(step.documents, lists);
       return docs ? { documents: docs } : step.output;
     }
     case 'rerank': {
-      const docs = documents(step.rerankedDocuments);
+      const docs = documents(step.rerankedDocuments, lists);
       return docs ? { documents: docs } : step.output;
     }
     case 'tool':
       return step.result !== undefined ? step.result : step.output;
     case 'prompt':
-      if (Array.isArray(step.messages)) return { messages: step.messages.map((m) => chatMessage(m, limits)) };
+      if (Array.isArray(step.messages)) return { messages: chatMessages(step.messages, lists) };
       return step.text ?? step.output;
     case 'embedding':
       // Vectors are not worth sending: a summary of what was made.
@@ -371,9 +493,61 @@ function outputsOf(step: Step, limits: Limits): unknown {
  * JSON-safe object within the budget: a value that serialises to an object as it is, anything
  * else (a string, an array, a date, a budget marker) under `key`.
  */
-function jsonObject(value: unknown, key: string, limits: Limits): Obj {
-  const safe = toJsonSafe(value, limits).value;
+function jsonObject(
+  value: unknown,
+  key: string,
+  limits: Limits,
+  cut?: { list: string[]; field: string },
+): Obj {
+  const { value: safe, truncated } = toJsonSafe(value, limits);
+  if (truncated && cut !== undefined) noteCut(cut.list, cut.field);
   return isRecord(safe) ? safe : { [key]: safe };
+}
+
+/** Notes a step field cut or left out by the budgets, for `spanchain_truncated`. */
+function noteCut(list: string[], field: string): void {
+  if (!list.includes(field)) list.push(field);
+}
+
+/** The step field a run's `inputs` show, as named in `spanchain_truncated` when cut. */
+function inputField(step: Step): string {
+  switch (step.kind) {
+    case 'llm':
+      return step.inputMessages !== undefined || step.systemInstructions !== undefined
+        ? 'inputMessages'
+        : 'input';
+    case 'retrieval':
+      return step.query !== undefined ? 'query' : 'input';
+    case 'rerank':
+      return step.query !== undefined || step.documents !== undefined ? 'documents' : 'input';
+    case 'tool':
+      return step.arguments !== undefined ? 'arguments' : 'input';
+    case 'prompt':
+      return step.variables !== undefined ? 'variables' : 'input';
+    case 'embedding':
+      return step.texts !== undefined ? 'texts' : 'input';
+    default:
+      return 'input';
+  }
+}
+
+/** The step field a run's `outputs` show, as named in `spanchain_truncated` when cut. */
+function outputField(step: Step): string {
+  switch (step.kind) {
+    case 'llm':
+      if (Array.isArray(step.outputMessages) && step.outputMessages.length > 0) return 'outputMessages';
+      return Array.isArray(step.toolCalls) && step.toolCalls.length > 0 ? 'toolCalls' : 'output';
+    case 'retrieval':
+      return Array.isArray(step.documents) ? 'documents' : 'output';
+    case 'rerank':
+      return Array.isArray(step.rerankedDocuments) ? 'rerankedDocuments' : 'output';
+    case 'tool':
+      return step.result !== undefined ? 'result' : 'output';
+    case 'prompt':
+      return Array.isArray(step.messages) ? 'messages' : step.text !== undefined ? 'text' : 'output';
+    default:
+      return 'output';
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,7 +666,39 @@ const DERIVED_LIMITS: Partial<SerializeLimits> = { maxStringLength: 4_096, maxBy
  * the step's attributes, the trace's metadata and the step's own metadata: what the app set
  * explicitly wins over anything derived. Only the explicit part is cut to the content budget.
  */
-function metadataOf(step: Step, link: RunLink, runType: RunType, limits: Limits): Obj {
+/**
+ * The app's metadata for `extra.metadata`: the step's, then the trace's, then the step's
+ * attributes (earlier ones win a key), at most `maxObjectKeys` keys in all, taken in that order;
+ * a record that is not a plain object is converted, never walked key by key. Fields that lost
+ * keys are noted in `cut`.
+ */
+function explicitMetadata(step: Step, trace: Obj, b: Budgets, cut: string[]): Obj {
+  const out: Obj = {};
+  let left = b.maxKeys;
+  const sources: ReadonlyArray<readonly [unknown, string]> = [
+    [step.metadata, 'metadata'],
+    [trace.metadata, 'trace.metadata'],
+    [step.attributes, 'attributes'],
+  ];
+  for (const [record, field] of sources) {
+    const source = keysOf(record, b);
+    if (source === undefined) continue;
+    const { keys } = source;
+    let i = 0;
+    for (; i < keys.length && left > 0; i++) {
+      const key = keys[i] as string;
+      if (Object.hasOwn(out, key)) continue;
+      const value = read(source.record, key);
+      if (value === undefined || value === null) continue;
+      defineKey(out, key, value);
+      left--;
+    }
+    if (source.cut || i < keys.length) noteCut(cut, field);
+  }
+  return out;
+}
+
+function metadataOf(step: Step, link: RunLink, runType: RunType, limits: Limits, cut: string[]): Obj {
   const derived = new Meta();
   derived.spread(link.metadata);
   if (step.kind !== runType) derived.set('spanchain_kind', step.kind);
@@ -514,19 +720,19 @@ function metadataOf(step: Step, link: RunLink, runType: RunType, limits: Limits)
   if (step.error?.code !== undefined) derived.set('error_code', step.error.code);
   if (Array.isArray(step.redacted) && step.redacted.length > 0)
     derived.set('spanchain_redacted', step.redacted);
-  if (Array.isArray(step.truncated) && step.truncated.length > 0)
-    derived.set('spanchain_truncated', step.truncated);
   derived.set('spanchain_stream', step.stream);
   derived.set('spanchain_attempt', step.attempt);
   derived.set('spanchain_attempts', step.attempts);
-  const explicit = new Meta();
-  explicit.spread(step.attributes);
-  explicit.spread(trace.metadata);
-  explicit.spread(step.metadata);
-  return {
-    ...jsonObject(derived.out, 'metadata', DERIVED_LIMITS),
-    ...jsonObject(explicit.out, 'metadata', limits),
-  };
+  const b = budgetsOf(limits);
+  const explicit = jsonObject(explicitMetadata(step, trace, b, cut), 'metadata', limits, {
+    list: cut,
+    field: 'metadata',
+  });
+  // The core's list of fields cut to the payload budget, and what the budgets cut here.
+  const given = Array.isArray(step.truncated) ? step.truncated : [];
+  if (given.length > 0 || cut.length > 0)
+    derived.set('spanchain_truncated', [...new Set([...given, ...cut])]);
+  return { ...jsonObject(derived.out, 'metadata', DERIVED_LIMITS), ...explicit };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,12 +810,29 @@ function eventsOf(step: Step, limits: Limits): RunEvent[] | undefined {
 
 const MAX_TAGS = 100;
 
-function tagsOf(step: Step, link: RunLink): string[] | undefined {
+/**
+ * The step's, the trace's and the upstream header's tags, once each: at most 100, each cut to
+ * `maxStringLength`, reading at most `maxArrayLength` items of each list. `tags` is noted in
+ * `cut` when a tag was cut or left out.
+ */
+function tagsOf(step: Step, link: RunLink, b: Budgets, cut: string[]): string[] | undefined {
   const seen = new Set<string>();
   const lists = [step.tags, isRecord(step.trace) ? step.trace.tags : undefined, link.tags];
   for (const list of lists) {
     if (!Array.isArray(list)) continue;
-    for (const tag of list) if (typeof tag === 'string' && tag !== '' && seen.size < MAX_TAGS) seen.add(tag);
+    const n = Math.min(list.length, b.maxItems);
+    if (n < list.length) noteCut(cut, 'tags');
+    for (let i = 0; i < n; i++) {
+      const tag: unknown = list[i];
+      if (typeof tag !== 'string' || tag === '') continue;
+      let text = tag;
+      if (text.length > b.maxString) {
+        text = safeStringify(tag, b.limits).text;
+        noteCut(cut, 'tags');
+      }
+      if (seen.size < MAX_TAGS) seen.add(text);
+      else if (!seen.has(text)) noteCut(cut, 'tags');
+    }
   }
   return seen.size > 0 ? [...seen] : undefined;
 }
@@ -658,16 +881,28 @@ function mapRun(step: Step, link: RunLink, options: MapOptions): Run {
   );
   const isRoot = link.parentRunId === undefined;
   const trace = isRecord(step.trace) ? step.trace : {};
+  const budgets = budgetsOf(limits);
+  // Step fields the budgets cut here, for `spanchain_truncated`.
+  const cut: string[] = [];
 
   let inputs: Obj = {};
   if (!options.hideInputs) {
+    const lists = new Lists(budgets);
     const raw = guarded(
-      () => inputsOf(step, limits),
+      () => inputsOf(step, lists),
       () => step.input,
     );
     // LangSmith has no trace object: a root run without input of its own shows the trace's.
+    const field =
+      raw === undefined && isRoot
+        ? 'trace.input'
+        : guarded(
+            () => inputField(step),
+            () => 'input',
+          );
     const value = raw === undefined && isRoot ? trace.input : raw;
-    if (value !== undefined) inputs = jsonObject(value, 'input', limits);
+    if (value !== undefined) inputs = jsonObject(value, 'input', limits, { list: cut, field });
+    if (lists.cut) noteCut(cut, field);
   }
 
   let outputs: Obj | undefined;
@@ -676,17 +911,31 @@ function mapRun(step: Step, link: RunLink, options: MapOptions): Run {
   if (options.hideOutputs) {
     outputs = {};
   } else {
+    const lists = new Lists(budgets);
     const raw = guarded(
-      () => outputsOf(step, limits),
+      () => outputsOf(step, lists),
       () => step.output,
     );
+    const field =
+      raw === undefined && isRoot
+        ? 'trace.output'
+        : guarded(
+            () => outputField(step),
+            () => 'output',
+          );
     const value = raw === undefined && isRoot ? trace.output : raw;
-    if (value !== undefined) outputs = jsonObject(value, 'output', limits);
+    if (value !== undefined) outputs = jsonObject(value, 'output', limits, { list: cut, field });
+    if (lists.cut) noteCut(cut, field);
     if (usage) outputs = { ...outputs, usage_metadata: usage };
   }
 
+  // Before the metadata, which lists what was cut.
+  const tags = guarded(
+    () => tagsOf(step, link, budgets, cut),
+    () => undefined,
+  );
   const metadata = guarded<Obj>(
-    () => metadataOf(step, link, runType, limits),
+    () => metadataOf(step, link, runType, limits, cut),
     () => ({}),
   );
   // Hidden outputs would take the token counts with them; LangSmith also reads them here.
@@ -736,10 +985,6 @@ function mapRun(step: Step, link: RunLink, options: MapOptions): Run {
     () => undefined,
   );
   if (events) run.events = events;
-  const tags = guarded(
-    () => tagsOf(step, link),
-    () => undefined,
-  );
   if (tags) run.tags = tags;
   return run;
 }

@@ -394,3 +394,206 @@ describe('trace fields, identity and errors', () => {
     expect(input).toContain('truncated');
   });
 });
+
+/** A list that says it has 2³²−1 items and has none: walking it takes minutes. */
+function sparseList(): never {
+  const list: unknown[] = [];
+  list.length = 2 ** 32 - 1;
+  return list as never;
+}
+
+/** Mapping time of `step` in ms (the step is mapped once to warm up). */
+function mappingTime(step: Step, options: Parameters<typeof mapStep>[1]): number {
+  mapStep(step, options);
+  const started = performance.now();
+  mapStep(step, options);
+  return performance.now() - started;
+}
+
+describe('content lists are cut before they are mapped', () => {
+  it('keeps maxArrayLength parts, each a part of the conventions, and notes the field in spanchain.truncated', async () => {
+    const parts = Array.from({ length: 5_000 }, (_, i) => ({ type: 'text', text: `p${i}` }));
+    const [step] = await record((t) =>
+      t.llm({ name: 'long', model: 'm', inputMessages: [{ role: 'user', content: parts }] }, async () => 'x'),
+    );
+    const attributes = mapStep(step as Step, {
+      captureContent: true,
+      limits: { maxArrayLength: 10 },
+    }).attributes;
+    const [message] = JSON.parse(String(attributes['gen_ai.input.messages'])) as Array<{ parts: unknown[] }>;
+    // Cut before mapping: ten real parts, no serialiser marker item in the schema's array.
+    expect(message?.parts).toHaveLength(10);
+    expect(message?.parts.every((p) => typeof p === 'object' && p !== null)).toBe(true);
+    expect(message?.parts[9]).toEqual({ type: 'text', content: 'p9' });
+    expect(attributes['spanchain.truncated']).toEqual(['inputMessages']);
+  });
+
+  it('maps lists that say 2³²−1 items (content, tools, tool calls, documents, texts) in bounded time', async () => {
+    const steps = await record(async (t) => {
+      await t.llm(
+        {
+          name: 'llm',
+          model: 'm',
+          systemInstructions: sparseList(),
+          inputMessages: [{ role: 'user', content: sparseList(), toolCalls: sparseList() }],
+          tools: sparseList(),
+        },
+        async (s) => {
+          s.update({ toolCalls: sparseList() });
+          return 'x';
+        },
+      );
+      await t.llm({ name: 'out', model: 'm', inputMessages: sparseList() }, async (s) => {
+        s.update({ outputMessages: sparseList() });
+      });
+      await t.retrieval({ name: 'docs', query: 'q', documents: sparseList() }, async () => 1);
+      await t.rerank({ name: 'rr', documents: sparseList() }, async (s) => {
+        s.update({ rerankedDocuments: sparseList() });
+      });
+      await t.embedding({ name: 'emb', model: 'e', texts: sparseList() }, async () => 1);
+      await t.prompt({ name: 'p', messages: sparseList() }, async () => 1);
+    });
+    expect(steps).toHaveLength(6);
+    for (const step of steps) {
+      expect(mappingTime(step, ON), step.name).toBeLessThan(500);
+      const attributes = mapStep(step, ON).attributes;
+      for (const value of Object.values(attributes))
+        if (typeof value === 'string') expect(value.length).toBeLessThan(300_000);
+    }
+    const llm = mapStep(byName(steps, 'llm'), ON).attributes;
+    expect(llm['spanchain.truncated']).toEqual(
+      expect.arrayContaining(['systemInstructions', 'inputMessages', 'toolCalls', 'tools']),
+    );
+  });
+
+  it('describes binary content instead of walking it, and copies a generic part field by field', async () => {
+    const buffer = Buffer.alloc(2 ** 20, 1);
+    const generic = Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`f${i}`, i]));
+    const [step] = await record((t) =>
+      t.llm(
+        {
+          name: 'binary',
+          model: 'm',
+          inputMessages: [
+            { role: 'user', content: buffer as never },
+            { role: 'user', content: [{ type: 'file', ...generic } as never, new Uint8Array(8) as never] },
+          ],
+        },
+        async () => 'x',
+      ),
+    );
+    expect(mappingTime(step as Step, ON)).toBeLessThan(200);
+    const attributes = mapStep(step as Step, {
+      captureContent: true,
+      limits: { maxObjectKeys: 5 },
+    }).attributes;
+    const messages = JSON.parse(String(attributes['gen_ai.input.messages'])) as Array<{ parts: unknown[] }>;
+    expect(messages[0]?.parts).toEqual([{ type: 'text', content: '[Buffer 1048576 bytes]' }]);
+    expect(messages[1]?.parts).toEqual([
+      { type: 'file', f0: 0, f1: 1, f2: 2, f3: 3 },
+      { type: 'text', content: '[Uint8Array 8 bytes]' },
+    ]);
+    expect(attributes['spanchain.truncated']).toEqual(['inputMessages']);
+  });
+});
+
+describe('metadata and attributes are bounded', () => {
+  const LIMITS = { maxObjectKeys: 100, maxStringLength: 50 };
+  const keys = (n: number, prefix: string) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, i]));
+
+  it('takes at most maxObjectKeys keys of the app’s records per span: own attributes, then metadata, then the trace’s', async () => {
+    const [step] = await record((t) =>
+      t.custom(
+        {
+          name: 'wide',
+          attributes: keys(60, 'app.a') as never,
+          metadata: keys(5_000, 'm'),
+          trace: { metadata: keys(50, 't') },
+        },
+        async () => 1,
+      ),
+    );
+    const attributes = mapStep(step as Step, { captureContent: false, limits: LIMITS }).attributes;
+    const names = Object.keys(attributes);
+    expect(names.filter((k) => k.startsWith('app.a'))).toHaveLength(60);
+    expect(names.filter((k) => k.startsWith('spanchain.metadata.'))).toHaveLength(40);
+    expect(names.filter((k) => k.startsWith('spanchain.trace.metadata.'))).toHaveLength(0);
+    expect(attributes['spanchain.metadata.m39']).toBe(39);
+    expect(attributes['spanchain.attributes.dropped']).toBe(5_000 - 40 + 50);
+    expect(attributes['spanchain.truncated']).toEqual(['metadata', 'trace.metadata']);
+    // The derived attributes are all there.
+    expect(attributes['spanchain.step.name']).toBe('wide');
+    expect(names.length).toBeLessThanOrEqual(100 + 10);
+  });
+
+  it('cuts strings of metadata, tags, trace fields and own attributes to maxStringLength', async () => {
+    const long = 'x'.repeat(10_000);
+    const [step] = await record((t) =>
+      t.custom(
+        {
+          name: 'long',
+          metadata: { note: long, list: [long, 'short'] },
+          tags: [long, 'ok'],
+          attributes: { 'app.note': long, 'app.list': [long] } as never,
+          trace: { name: long, tags: [long], metadata: { note: long } },
+        },
+        async () => 1,
+      ),
+    );
+    const attributes = mapStep(step as Step, { captureContent: false, limits: LIMITS }).attributes;
+    const cut = `${'x'.repeat(50)}…[truncated 9950 chars]`;
+    expect(attributes).toMatchObject({
+      'spanchain.metadata.note': cut,
+      'spanchain.metadata.list': [cut, 'short'],
+      'spanchain.tags': [cut, 'ok'],
+      'app.note': cut,
+      'app.list': [cut],
+      'spanchain.trace.name': cut,
+      'spanchain.trace.tags': [cut],
+      'spanchain.trace.metadata.note': cut,
+    });
+    // Defaults: 32,768 characters.
+    const byDefault = mapStep(step as Step, OFF).attributes;
+    expect(String(byDefault['spanchain.metadata.note'])).toBe(long);
+  });
+
+  it('never walks binary data, arrays or class instances given as metadata key by key', async () => {
+    class Settings {
+      readonly region = 'eu';
+      readonly retries = 3;
+    }
+    const steps = await record(async (t) => {
+      await t.custom({ name: 'buffer', metadata: Buffer.alloc(2 ** 20) as never }, async () => 1);
+      await t.custom(
+        { name: 'array', metadata: Array.from({ length: 1_000_000 }, (_, i) => i) as never },
+        async () => 1,
+      );
+      await t.custom({ name: 'instance', metadata: new Settings() as never }, async () => 1);
+    });
+    for (const step of steps) expect(mappingTime(step, OFF), step.name).toBeLessThan(200);
+    const buffer = mapStep(byName(steps, 'buffer'), OFF).attributes;
+    expect(Object.keys(buffer).filter((k) => k.startsWith('spanchain.metadata.'))).toEqual([]);
+    expect(buffer['spanchain.truncated']).toEqual(['metadata']);
+    const array = mapStep(byName(steps, 'array'), OFF).attributes;
+    expect(Object.keys(array).filter((k) => k.startsWith('spanchain.metadata.'))).toEqual([]);
+    expect(mapStep(byName(steps, 'instance'), OFF).attributes).toMatchObject({
+      'spanchain.metadata.@type': 'Settings',
+      'spanchain.metadata.region': 'eu',
+      'spanchain.metadata.retries': 3,
+    });
+  });
+
+  it('costs little on an ordinary span: nothing cut, nothing noted', async () => {
+    const [step] = await record((t) =>
+      t.custom(
+        { name: 'plain', metadata: { a: 1 }, attributes: { 'app.b': 'x' }, tags: ['t'] },
+        async () => 1,
+      ),
+    );
+    const attributes = mapStep(step as Step, OFF).attributes;
+    expect(attributes['spanchain.truncated']).toBeUndefined();
+    expect(attributes['spanchain.attributes.dropped']).toBeUndefined();
+    expect(attributes).toMatchObject({ 'spanchain.metadata.a': 1, 'app.b': 'x', 'spanchain.tags': ['t'] });
+  });
+});

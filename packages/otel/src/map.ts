@@ -5,7 +5,7 @@
  */
 import { type Attributes, SpanKind, type SpanStatus, SpanStatusCode } from '@opentelemetry/api';
 import type { SerializeLimits, Step, StepOf } from '@spanchain/core';
-import { AttributeWriter, json, snake } from './attribute-writer.js';
+import { AttributeWriter, snake } from './attribute-writer.js';
 import {
   inputMessages,
   outputFromToolCalls,
@@ -119,7 +119,6 @@ function writeCommon(out: AttributeWriter, step: Step): void {
   out.set(SEMCONV.sessionId, trace.sessionId);
   out.set(SPANCHAIN.traceName, trace.name);
   if (trace.tags && trace.tags.length > 0) out.set(SPANCHAIN.traceTags, trace.tags);
-  out.spread(SPANCHAIN.traceMetadataPrefix, trace.metadata);
   out.set(SEMCONV.deploymentEnvironment, trace.environment);
   out.set(SPANCHAIN.traceRelease, trace.release);
   out.set(SPANCHAIN.traceVersion, trace.version);
@@ -127,10 +126,12 @@ function writeCommon(out: AttributeWriter, step: Step): void {
     for (const key of Object.keys(step.identity))
       out.set(SPANCHAIN.identityPrefix + snake(key), step.identity[key]);
   }
-  out.spread(SPANCHAIN.metadataPrefix, step.metadata);
+  // The step's metadata takes its keys from the span's budget before the trace's (the step's own
+  // attributes took theirs first); `spanchain.truncated` is written by `finish`.
+  out.spread(SPANCHAIN.metadataPrefix, step.metadata, 'metadata');
+  out.spread(SPANCHAIN.traceMetadataPrefix, trace.metadata, 'trace.metadata');
   if (step.tags && step.tags.length > 0) out.set(SPANCHAIN.tags, step.tags);
   if (step.redacted && step.redacted.length > 0) out.set(SPANCHAIN.redacted, step.redacted);
-  if (step.truncated && step.truncated.length > 0) out.set(SPANCHAIN.truncated, step.truncated);
   if (step.stream) {
     out.set(SPANCHAIN.streamState, step.stream.state);
     out.set(SPANCHAIN.streamChunks, step.stream.chunks);
@@ -193,11 +194,8 @@ const PARAM_ATTRIBUTES: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /** The attributes of an LLM call: also what a parent span receives in `llmSpans: 'parent'` mode. */
-export function llmAttributes(
-  step: StepOf<'llm'>,
-  options: MapOptions,
-  out = new AttributeWriter(options.limits, options.structuredContent),
-): Attributes {
+export function llmAttributes(step: StepOf<'llm'>, options: MapOptions, into?: AttributeWriter): Attributes {
+  const out = into ?? new AttributeWriter(options.limits, options.structuredContent);
   writeModel(out, step);
   const params = step.params;
   if (params) {
@@ -218,22 +216,34 @@ export function llmAttributes(
   out.set(SEMCONV.conversationId, step.trace.sessionId);
   writeUsageAndCost(out, step);
   if (options.captureContent) {
-    const { limits } = options;
     if (step.systemInstructions !== undefined) {
-      out.json(SEMCONV.systemInstructions, systemInstructions(step.systemInstructions));
+      out.content(
+        SEMCONV.systemInstructions,
+        'systemInstructions',
+        step.systemInstructions,
+        systemInstructions,
+      );
     }
-    if (step.inputMessages) out.json(SEMCONV.inputMessages, inputMessages(step.inputMessages));
-    else if (step.input !== undefined) out.attributes[SPANCHAIN.input] = json(step.input, limits);
+    if (step.inputMessages)
+      out.content(SEMCONV.inputMessages, 'inputMessages', step.inputMessages, inputMessages);
+    else if (step.input !== undefined) out.text(SPANCHAIN.input, step.input, 'input');
     const failed = step.status === 'error';
     if (step.outputMessages) {
-      out.json(SEMCONV.outputMessages, outputMessages(step.outputMessages, step.finishReasons, failed));
+      out.content(SEMCONV.outputMessages, 'outputMessages', step.outputMessages, (messages, lists) =>
+        outputMessages(messages, step.finishReasons, failed, lists),
+      );
     } else if (step.toolCalls && step.toolCalls.length > 0) {
-      out.json(SEMCONV.outputMessages, outputFromToolCalls(step.toolCalls, step.finishReasons?.[0]));
+      out.content(SEMCONV.outputMessages, 'toolCalls', step.toolCalls, (calls, lists) =>
+        outputFromToolCalls(calls, step.finishReasons?.[0], lists),
+      );
     } else if (step.output !== undefined) {
-      out.attributes[SPANCHAIN.output] = json(step.output, limits);
+      out.text(SPANCHAIN.output, step.output, 'output');
     }
-    if (step.tools && step.tools.length > 0) out.json(SEMCONV.toolDefinitions, toolDefinitions(step.tools));
+    if (step.tools && step.tools.length > 0)
+      out.content(SEMCONV.toolDefinitions, 'tools', step.tools, toolDefinitions);
   }
+  // Called on its own (a parent span takes the call's attributes): say what was cut here too.
+  if (into === undefined) out.finish(undefined);
   return out.attributes;
 }
 
@@ -248,14 +258,15 @@ function writeKind(out: AttributeWriter, step: Step, options: MapOptions): numbe
       out.set(SEMCONV.embeddingsDimensionCount, step.dimensions);
       out.set(SPANCHAIN.embeddingCount, step.count);
       writeUsageAndCost(out, step);
-      if (content && step.texts) out.json(SPANCHAIN.embeddingTexts, step.texts);
+      if (content && step.texts) out.json(SPANCHAIN.embeddingTexts, step.texts, 'texts');
       return 0;
     case 'retrieval':
       out.set(SEMCONV.dataSourceId, step.dataSource);
       out.set(SEMCONV.requestTopK, step.topK);
       if (content) {
         out.set(SEMCONV.retrievalQueryText, step.query);
-        if (step.documents) out.json(SEMCONV.retrievalDocuments, retrievalDocuments(step.documents));
+        if (step.documents)
+          out.content(SEMCONV.retrievalDocuments, 'documents', step.documents, retrievalDocuments);
       }
       return (step.query !== undefined ? INPUT_DONE : 0) | (step.documents !== undefined ? OUTPUT_DONE : 0);
     case 'tool': {
@@ -267,8 +278,10 @@ function writeKind(out: AttributeWriter, step: Step, options: MapOptions): numbe
       const args = step.arguments ?? step.input;
       const result = step.result ?? step.output;
       if (content) {
-        if (args !== undefined) out.attributes[SEMCONV.toolCallArguments] = json(args, options.limits);
-        if (result !== undefined) out.attributes[SEMCONV.toolCallResult] = json(result, options.limits);
+        const argsField = step.arguments !== undefined ? 'arguments' : 'input';
+        if (args !== undefined) out.text(SEMCONV.toolCallArguments, args, argsField);
+        if (result !== undefined)
+          out.text(SEMCONV.toolCallResult, result, step.result !== undefined ? 'result' : 'output');
       }
       return (args !== undefined ? INPUT_DONE : 0) | (result !== undefined ? OUTPUT_DONE : 0);
     }
@@ -282,9 +295,9 @@ function writeKind(out: AttributeWriter, step: Step, options: MapOptions): numbe
       out.set(SPANCHAIN.promptTemplateName, step.templateName);
       out.set(SPANCHAIN.promptTemplateVersion, step.templateVersion);
       if (content) {
-        out.json(SPANCHAIN.promptTemplate, step.template);
-        out.json(SPANCHAIN.promptVariables, step.variables);
-        if (step.messages) out.json(SPANCHAIN.promptMessages, inputMessages(step.messages));
+        out.json(SPANCHAIN.promptTemplate, step.template, 'template');
+        out.json(SPANCHAIN.promptVariables, step.variables, 'variables');
+        if (step.messages) out.content(SPANCHAIN.promptMessages, 'messages', step.messages, inputMessages);
       }
       return 0;
     case 'guardrail':
@@ -298,9 +311,15 @@ function writeKind(out: AttributeWriter, step: Step, options: MapOptions): numbe
       out.set(SPANCHAIN.rerankTopN, step.topN);
       if (content) {
         out.set(SPANCHAIN.rerankQuery, step.query);
-        if (step.documents) out.json(SPANCHAIN.rerankInputDocuments, retrievalDocuments(step.documents));
+        if (step.documents)
+          out.content(SPANCHAIN.rerankInputDocuments, 'documents', step.documents, retrievalDocuments);
         if (step.rerankedDocuments) {
-          out.json(SPANCHAIN.rerankOutputDocuments, retrievalDocuments(step.rerankedDocuments));
+          out.content(
+            SPANCHAIN.rerankOutputDocuments,
+            'rerankedDocuments',
+            step.rerankedDocuments,
+            retrievalDocuments,
+          );
         }
       }
       return 0;
@@ -326,23 +345,20 @@ export function errorTypeOf(step: Step): string {
 /** The span a step becomes, minus ids, times and resource. */
 export function mapStep(step: Step, options: MapOptions): SpanData {
   const out = new AttributeWriter(options.limits);
+  // The app's own attributes take their keys from the span's budget first (metadata gets what
+  // is left), and are written last: they win over derived ones.
+  const own = out.takeOwn(step.attributes);
   const operation = operationOf(step);
   if (operation !== undefined) out.set(SEMCONV.operationName, operation);
   writeCommon(out, step);
   const done = writeKind(out, step, options);
   if (options.captureContent) {
     // What the conventions have no name for keeps spanchain's.
-    if (!(done & INPUT_DONE) && step.input !== undefined)
-      out.attributes[SPANCHAIN.input] = json(step.input, options.limits);
-    if (!(done & OUTPUT_DONE) && step.output !== undefined) {
-      out.attributes[SPANCHAIN.output] = json(step.output, options.limits);
-    }
+    if (!(done & INPUT_DONE) && step.input !== undefined) out.text(SPANCHAIN.input, step.input, 'input');
+    if (!(done & OUTPUT_DONE) && step.output !== undefined) out.text(SPANCHAIN.output, step.output, 'output');
   }
-  // The app's own attributes win over derived ones.
-  for (const key of Object.keys(step.attributes)) {
-    const value = step.attributes[key];
-    if (value !== undefined) out.attributes[key] = value;
-  }
+  out.finish(step.truncated);
+  out.writeOwn(own);
 
   const events: SpanEventData[] = [];
   for (const event of step.events) {

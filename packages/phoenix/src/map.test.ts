@@ -580,3 +580,109 @@ describe('hide switches', () => {
     expect(a['embedding.embeddings.0.embedding.vector']).toBe(REDACTED_VALUE);
   });
 });
+
+/** A list that says it has 2³²−1 items and has none: walking it takes minutes. */
+function sparseList(): never {
+  const list: unknown[] = [];
+  list.length = 2 ** 32 - 1;
+  return list as never;
+}
+
+/** Mapping time of `step` in ms (mapped once to warm up). */
+function mappingTime(step: Step, options: PhoenixMapOptions = ON): number {
+  phoenixMapper(step, options);
+  const started = performance.now();
+  phoenixMapper(step, options);
+  return performance.now() - started;
+}
+
+const keys = (n: number, prefix: string) =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, i]));
+
+describe('budgets', () => {
+  const LIMITS = { maxObjectKeys: 100, maxStringLength: 50, maxArrayLength: 10 };
+
+  it('keeps at most maxObjectKeys of the app’s own attributes, each within the budgets', async () => {
+    const long = 'x'.repeat(10_000);
+    const step = await one((t) =>
+      t.custom(
+        { name: 'wide', attributes: { 'app.note': long, ...keys(5_000, 'app.k') } as never },
+        async () => 1,
+      ),
+    );
+    const a = attrs(step, { captureContent: false, limits: LIMITS });
+    expect(Object.keys(a).filter((k) => k.startsWith('app.'))).toHaveLength(100);
+    expect(a['app.note']).toBe(`${'x'.repeat(50)}…[truncated 9950 chars]`);
+    expect(a['app.k98']).toBe(98);
+    expect(a['app.k99']).toBeUndefined();
+  });
+
+  it('one metadata object of at most maxObjectKeys keys (the step’s first), the rest counted; identity kept', async () => {
+    const steps = await record((t) =>
+      t.chain({ name: 'root', trace: { metadata: keys(50, 't') }, identity: { team: 'blue' } }, () =>
+        t.tool({ name: 'child', metadata: keys(5_000, 'm') }, async () => 1),
+      ),
+    );
+    const metadata = parsed(
+      attrs(byName(steps, 'child'), { captureContent: false, limits: LIMITS }).metadata,
+    ) as Record<string, unknown>;
+    expect(Object.keys(metadata).filter((k) => k.startsWith('m'))).toHaveLength(98);
+    expect(Object.keys(metadata).filter((k) => k.startsWith('t'))).toHaveLength(0);
+    expect(metadata['…']).toBe(`[${5_000 - 98 + 50} more keys]`);
+    expect(metadata.identity).toEqual({ team: 'blue' });
+  });
+
+  it('tags: once each, at most maxArrayLength, each cut to maxStringLength', async () => {
+    const long = 'y'.repeat(10_000);
+    const step = await one((t) =>
+      t.custom(
+        {
+          name: 'tags',
+          tags: [long, ...Array.from({ length: 5_000 }, (_, i) => `t${i % 20}`)],
+          trace: { tags: ['beta'] },
+        },
+        async () => 1,
+      ),
+    );
+    const tags = attrs(step, { captureContent: false, limits: LIMITS })['tag.tags'] as string[];
+    expect(tags).toHaveLength(10);
+    expect(tags.slice(0, 2)).toEqual(['beta', `${'y'.repeat(50)}…[truncated 9950 chars]`]);
+  });
+
+  it('never walks binary data or arrays given as metadata key by key, nor lists that say 2³²−1 items', async () => {
+    const steps = await record(async (t) => {
+      await t.custom({ name: 'buffer', metadata: Buffer.alloc(2 ** 20) as never }, async () => 1);
+      await t.custom(
+        { name: 'array', metadata: Array.from({ length: 1_000_000 }, (_, i) => i) as never },
+        async () => 1,
+      );
+      await t.embedding({ name: 'embed', texts: sparseList() }, async () => sparseList());
+      await t.llm(
+        {
+          name: 'llm',
+          model: 'm',
+          inputMessages: [{ role: 'user', content: sparseList(), toolCalls: sparseList() }],
+          tools: sparseList(),
+        },
+        async () => 'x',
+      );
+    });
+    for (const step of steps) expect(mappingTime(step), step.name).toBeLessThan(200);
+    expect(attrs(byName(steps, 'buffer')).metadata).toBeUndefined();
+    expect(attrs(byName(steps, 'array')).metadata).toBeUndefined();
+  });
+
+  it('nested lists share one item budget: many messages of many parts cannot multiply', async () => {
+    const parts = Array.from({ length: 1_000 }, (_, i) => ({ type: 'text', text: `p${i}` }));
+    const messages = Array.from({ length: 1_000 }, () => ({ role: 'user', content: parts }));
+    const step = await one((t) =>
+      t.llm({ name: 'many', model: 'm', inputMessages: messages as never }, async () => 'x'),
+    );
+    expect(mappingTime(step)).toBeLessThan(500);
+    const a = attrs(step);
+    const texts = Object.keys(a).filter((k) => k.endsWith('.message_content.text'));
+    // 32,768 items (maxBytes / 8) in all: the 1,000 messages, then parts until the budget is spent.
+    expect(texts.length).toBe(32_768 - 1_000);
+    expect(a['llm.input_messages.0.message.contents.999.message_content.text']).toBe('p999');
+  });
+});

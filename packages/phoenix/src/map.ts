@@ -23,6 +23,7 @@ import {
   safeStringify,
   type ToolCall,
   type ToolDefinition,
+  toJsonSafe,
   type Usage,
 } from '@spanchain/core';
 import { type MapOptions, SEMCONV, type SpanData, type SpanEventData } from '@spanchain/otel';
@@ -93,7 +94,10 @@ interface Context {
   limits: Partial<SerializeLimits> | undefined;
   maxString: number;
   maxItems: number;
+  maxKeys: number;
   maxBytes: number;
+  /** Items all the content lists of one span may flatten together (an item takes ≥ 8 bytes). */
+  maxListItems: number;
   base64Max: number;
 }
 
@@ -105,13 +109,17 @@ function contextOf(options: PhoenixMapOptions): Context {
     const limits = options.limits;
     const positive = (n: number | undefined, fallback: number) =>
       typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : fallback;
+    const maxItems = positive(limits?.maxArrayLength, DEFAULT_SERIALIZE_LIMITS.maxArrayLength);
+    const maxBytes = positive(limits?.maxBytes, DEFAULT_SERIALIZE_LIMITS.maxBytes);
     ctx = {
       content: options.captureContent,
       hide: { ...NO_HIDE, ...options.hide },
       limits,
       maxString: positive(limits?.maxStringLength, DEFAULT_SERIALIZE_LIMITS.maxStringLength),
-      maxItems: positive(limits?.maxArrayLength, DEFAULT_SERIALIZE_LIMITS.maxArrayLength),
-      maxBytes: positive(limits?.maxBytes, DEFAULT_SERIALIZE_LIMITS.maxBytes),
+      maxItems,
+      maxKeys: positive(limits?.maxObjectKeys, DEFAULT_SERIALIZE_LIMITS.maxObjectKeys),
+      maxBytes,
+      maxListItems: Math.max(maxItems, Math.floor(maxBytes / 8)),
       base64Max: positive(options.base64ImageMaxLength, DEFAULT_BASE64_IMAGE_MAX_LENGTH),
     };
     contexts.set(options, ctx);
@@ -122,7 +130,22 @@ function contextOf(options: PhoenixMapOptions): Context {
 /** Attribute building: text within the budgets, JSON for the rest, nothing for undefined. */
 class Out {
   readonly attributes: Attributes = {};
-  constructor(readonly ctx: Context) {}
+  /** Items the span's content lists may still flatten (messages, parts, tool calls, documents). */
+  private itemsLeft: number;
+  constructor(readonly ctx: Context) {
+    this.itemsLeft = ctx.maxListItems;
+  }
+
+  /**
+   * How many items of a list of `length` to flatten: at most `max` (`maxArrayLength` unless
+   * said), and what is left of the span's item budget, so that nested lists cannot multiply.
+   * Lists are cut before they are read, whatever `length` says.
+   */
+  items(length: number, max = this.ctx.maxItems): number {
+    const n = Math.max(0, Math.min(length, max, this.itemsLeft));
+    this.itemsLeft -= n;
+    return n;
+  }
 
   set(key: string, value: AttributeValue | undefined): void {
     if (value !== undefined) this.attributes[key] = value;
@@ -207,7 +230,7 @@ function writePart(out: Out, prefix: string, part: ContentPart, hide: MessageHid
 }
 
 function writeToolCalls(out: Out, prefix: string, calls: readonly ToolCall[]): void {
-  const n = Math.min(calls.length, out.ctx.maxItems);
+  const n = out.items(calls.length);
   for (let k = 0; k < n; k++) {
     const call = calls[k];
     if (!isRecord(call)) continue;
@@ -233,7 +256,7 @@ function writeMessage(out: Out, prefix: string, message: Message, hide: MessageH
   if (typeof content === 'string') {
     out.set(prefix + SC.MESSAGE_CONTENT, hide.text ? REDACTED_VALUE : out.text(content));
   } else if (Array.isArray(content)) {
-    const n = Math.min(content.length, out.ctx.maxItems);
+    const n = out.items(content.length);
     for (let j = 0; j < n; j++) {
       writePart(out, `${prefix}${SC.MESSAGE_CONTENTS}.${j}.`, content[j] as ContentPart, hide);
     }
@@ -250,7 +273,8 @@ function writeMessages(
   hide: MessageHide,
   from = 0,
 ): void {
-  const n = Math.min(messages.length, out.ctx.maxItems - from);
+  if (!Array.isArray(messages)) return;
+  const n = out.items(messages.length, out.ctx.maxItems - from);
   for (let i = 0; i < n; i++) writeMessage(out, `${key}.${i + from}.`, messages[i] as Message, hide);
 }
 
@@ -258,7 +282,8 @@ function writeMessages(
 // Documents: `<prefix>.<i>.document.{id,content,score,metadata}`
 
 function writeDocuments(out: Out, key: string, documents: readonly Document[]): void {
-  const n = Math.min(documents.length, out.ctx.maxItems);
+  if (!Array.isArray(documents)) return;
+  const n = out.items(documents.length);
   for (let i = 0; i < n; i++) {
     const doc = documents[i];
     if (!isRecord(doc)) continue;
@@ -383,8 +408,8 @@ function writeLlm(out: Out, step: StepOf<'llm'>): void {
       );
     }
   }
-  if (step.tools && step.tools.length > 0 && !hide.inputs && !hide.llmTools) {
-    const n = Math.min(step.tools.length, ctx.maxItems);
+  if (Array.isArray(step.tools) && step.tools.length > 0 && !hide.inputs && !hide.llmTools) {
+    const n = out.items(step.tools.length);
     for (let i = 0; i < n; i++) {
       const tool = step.tools[i];
       if (isRecord(tool))
@@ -418,13 +443,29 @@ function llmContent(step: StepOf<'llm'>): { input: unknown; output: unknown } {
 // ---------------------------------------------------------------------------------------------
 // Other kinds
 
-/** Embedding vectors in the output: one per text (`number[][]`) or a single one (`number[]`). */
-function vectorsOf(output: unknown): number[][] | undefined {
-  if (!Array.isArray(output) || output.length === 0) return undefined;
-  if (output.every((v) => typeof v === 'number')) return [output as number[]];
-  if (output.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'number')))
-    return output as number[][];
-  return undefined;
+/** Whether the first `length` items of `list` are all numbers. */
+function allNumbers(list: readonly unknown[], length: number): boolean {
+  for (let i = 0; i < length; i++) if (typeof list[i] !== 'number') return false;
+  return true;
+}
+
+/**
+ * Embedding vectors in the output: one per text (`number[][]`) or a single one (`number[]`),
+ * with at most `maxNumbers` numbers in all (more would not fit the byte budget: the output is
+ * then sent as JSON within the budgets instead). Reads no more than that, whatever the lengths say.
+ */
+function vectorsOf(output: unknown, maxNumbers: number): number[][] | undefined {
+  if (!Array.isArray(output) || output.length === 0 || output.length > maxNumbers) return undefined;
+  if (typeof output[0] === 'number')
+    return allNumbers(output, output.length) ? [output as number[]] : undefined;
+  let numbers = 0;
+  for (let i = 0; i < output.length; i++) {
+    const v: unknown = output[i];
+    if (!Array.isArray(v)) return undefined;
+    numbers += v.length;
+    if (numbers > maxNumbers || !allNumbers(v, v.length)) return undefined;
+  }
+  return output as number[][];
 }
 
 /** Returns whether the output was written as vectors (so `output.value` does not repeat it). */
@@ -434,12 +475,10 @@ function writeEmbedding(out: Out, step: StepOf<'embedding'>): boolean {
   writeTokenCounts(out, step.usage, true);
   if (!ctx.content) return false;
   const texts = Array.isArray(step.texts) ? step.texts : undefined;
-  const vectors = vectorsOf(step.output);
-  const n = Math.min(Math.max(texts?.length ?? 0, vectors?.length ?? 0), ctx.maxItems);
   // Vectors are numbers, not text: the byte budget decides whether they go at all.
-  let numbers = 0;
-  for (const v of vectors ?? []) numbers += v.length;
-  const vectorsFit = vectors !== undefined && numbers * 8 <= ctx.maxBytes;
+  const vectors = vectorsOf(step.output, Math.floor(ctx.maxBytes / 8));
+  const n = out.items(Math.max(texts?.length ?? 0, vectors?.length ?? 0));
+  const vectorsFit = vectors !== undefined;
   for (let i = 0; i < n; i++) {
     const p = `${SC.EMBEDDING_EMBEDDINGS}.${i}.`;
     const text = texts?.[i];
@@ -524,31 +563,158 @@ function writeKind(out: Out, step: Step): { input: unknown; output: unknown } {
 // ---------------------------------------------------------------------------------------------
 // Common: session, user, metadata, tags, status, events
 
+/**
+ * The keys of a metadata-like record: a plain object as it is; anything else (binary data, an
+ * array, a map, a class instance) converted once by the serialiser, never walked key by key.
+ */
+function keysOf(
+  record: unknown,
+  ctx: Context,
+): { record: Record<string, unknown>; keys: string[] } | undefined {
+  if (record === null || typeof record !== 'object') return undefined;
+  let plain = false;
+  try {
+    const proto: unknown = Object.getPrototypeOf(record);
+    plain = proto === Object.prototype || proto === null;
+  } catch {
+    // a Proxy `getPrototypeOf` trap threw: the serialiser reads what it can
+  }
+  if (plain) {
+    const own = record as Record<string, unknown>;
+    return { record: own, keys: Object.keys(own) };
+  }
+  const safe = toJsonSafe(record, ctx.limits).value;
+  if (safe === null || typeof safe !== 'object' || Array.isArray(safe)) return undefined;
+  return { record: safe, keys: Object.keys(safe) };
+}
+
+const defineKey = (into: Record<string, unknown>, key: string, value: unknown): void => {
+  // Defined, not assigned: a `__proto__` key stays data.
+  Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
+};
+
+/**
+ * One metadata object from the step's and the trace's (the step's win), with at most
+ * `maxObjectKeys` keys in all, the step's taken first; keys left out are counted under `…`, as
+ * the serialiser marks them. Room is kept for `identity`.
+ */
+function mergedMetadata(step: Step, ctx: Context): Record<string, unknown> {
+  const metadata: Record<string, unknown> = {};
+  let left = Math.max(0, ctx.maxKeys - 2);
+  let more = 0;
+  for (const source of [keysOf(step.metadata, ctx), keysOf(step.trace.metadata, ctx)]) {
+    if (source === undefined) continue;
+    const { keys, record } = source;
+    let i = 0;
+    for (; i < keys.length && left > 0; i++) {
+      const key = keys[i] as string;
+      if (Object.hasOwn(metadata, key)) continue;
+      const value = record[key];
+      if (value === undefined) continue;
+      defineKey(metadata, key, value);
+      left--;
+    }
+    more += keys.length - i;
+  }
+  if (more > 0) metadata['…'] = `[${more} more keys]`;
+  return metadata;
+}
+
+/** Trace and step tags, once each: at most `maxArrayLength` of them, each cut, `maxBytes` in all. */
+function tagsOf(step: Step, out: Out): string[] {
+  const { ctx } = out;
+  const tags = new Set<string>();
+  let bytes = 0;
+  for (const list of [step.trace.tags, step.tags]) {
+    if (!Array.isArray(list)) continue;
+    const n = Math.min(list.length, ctx.maxItems);
+    for (let i = 0; i < n && tags.size < ctx.maxItems; i++) {
+      const tag: unknown = list[i];
+      const text = typeof tag === 'string' ? out.text(tag) : out.json(tag);
+      bytes += text.length;
+      if (bytes > ctx.maxBytes) return [...tags];
+      tags.add(text);
+    }
+  }
+  return [...tags];
+}
+
 function writeCommon(out: Out, step: Step): void {
   const { trace } = step;
   out.set(SC.SESSION_ID, trace.sessionId);
   out.set(SC.USER_ID, trace.userId);
-  const traceMeta = isRecord(trace.metadata) ? trace.metadata : undefined;
-  const stepMeta = isRecord(step.metadata) ? step.metadata : undefined;
   const identity = step.identity && Object.keys(step.identity).length > 0 ? step.identity : undefined;
-  if (traceMeta || stepMeta || identity) {
-    // One JSON object (Phoenix parses `metadata`): the trace's, then the step's, then who ran it.
-    const metadata: Record<string, unknown> = { ...traceMeta, ...stepMeta };
-    if (identity) {
-      const who: Record<string, string> = {};
-      for (const key of Object.keys(identity)) {
-        const value = identity[key];
-        if (value !== undefined) who[snake(key)] = value;
-      }
-      metadata.identity = who;
+  // One JSON object (Phoenix parses `metadata`): the trace's, then the step's, then who ran it.
+  const metadata = mergedMetadata(step, out.ctx);
+  if (identity) {
+    const who: Record<string, string> = {};
+    for (const key of Object.keys(identity)) {
+      const value = identity[key];
+      if (value !== undefined) who[snake(key)] = value;
     }
-    if (Object.keys(metadata).length > 0) out.set(SC.METADATA, out.json(metadata));
+    metadata.identity = who;
   }
-  const traceTags = trace.tags && trace.tags.length > 0 ? trace.tags : undefined;
-  const stepTags = step.tags && step.tags.length > 0 ? step.tags : undefined;
-  if (traceTags || stepTags) {
-    const tags = traceTags && stepTags ? [...new Set([...traceTags, ...stepTags])] : (traceTags ?? stepTags);
-    out.set(SC.TAG_TAGS, (tags as string[]).map(String));
+  if (Object.keys(metadata).length > 0) out.set(SC.METADATA, out.json(metadata));
+  const hasTags =
+    (Array.isArray(trace.tags) && trace.tags.length > 0) ||
+    (Array.isArray(step.tags) && step.tags.length > 0);
+  if (hasTags) out.set(SC.TAG_TAGS, tagsOf(step, out));
+}
+
+/**
+ * A value of the app's own attributes as OTLP carries it within the budgets: primitives (strings
+ * cut), flat arrays of one primitive type of at most `maxArrayLength` items (strings cut),
+ * anything else JSON; undefined for null and undefined.
+ */
+function fitAttribute(value: unknown, out: Out): AttributeValue | undefined {
+  switch (typeof value) {
+    case 'string':
+      return out.text(value);
+    case 'number':
+    case 'boolean':
+      return value;
+    case 'undefined':
+      return undefined;
+    default:
+      if (value === null) return undefined;
+      if (Array.isArray(value) && value.length <= out.ctx.maxItems) {
+        let type: string | undefined;
+        let copy: unknown[] | undefined;
+        let flat = true;
+        for (let i = 0; i < value.length && flat; i++) {
+          const item: unknown = value[i];
+          if (item === null || item === undefined) continue;
+          const t = typeof item;
+          if ((t !== 'string' && t !== 'number' && t !== 'boolean') || (type !== undefined && t !== type))
+            flat = false;
+          type = t;
+          if (flat && t === 'string' && (item as string).length > out.ctx.maxString) {
+            copy ??= value.slice();
+            copy[i] = out.text(item as string);
+          }
+        }
+        if (flat) return (copy ?? value) as AttributeValue;
+      }
+      return out.json(value);
+  }
+}
+
+/**
+ * The app's own attributes, which win over everything derived: at most `maxObjectKeys` of them
+ * (the count limit; the rest are left out), values within the budgets.
+ */
+function writeOwn(out: Out, step: Step): void {
+  const source = keysOf(step.attributes, out.ctx);
+  if (source === undefined) return;
+  const n = Math.min(source.keys.length, out.ctx.maxKeys);
+  for (let i = 0; i < n; i++) {
+    const key = source.keys[i] as string;
+    const raw = source.record[key];
+    const name = out.text(key);
+    const value = fitAttribute(raw, out);
+    if (value !== undefined) out.attributes[name] = value;
+    // An explicit null leaves the derived attribute of that name out, as it always did.
+    else if (raw === null) delete out.attributes[name];
   }
 }
 
@@ -607,10 +773,7 @@ export function phoenixMapper(step: Step, options: PhoenixMapOptions): SpanData 
   }
   writeCommon(out, step);
   // The app's own attributes win over everything derived.
-  for (const key of Object.keys(step.attributes)) {
-    const value = step.attributes[key];
-    if (value !== undefined) out.attributes[key] = value;
-  }
+  writeOwn(out, step);
   const { status, events } = statusAndEvents(step);
   return {
     name: step.kind === 'embedding' ? EMBEDDING_SPAN_NAME : step.name,
