@@ -268,6 +268,46 @@ describe('a collector that is away for a while', () => {
     expect(reports).toEqual([]);
   });
 
+  it('sends held batches at once when another export gets through, not after their backoff', async () => {
+    await fixture.receiver.refuseConnections();
+    const tracer = startTracer({ timeoutMillis: 300 });
+    await stepsIn(tracer, 3, 'early');
+    // Two failed attempts: the next retry is 1.6–2.4 s away.
+    const until = Date.now() + 5_000;
+    while (otelStats(tracer).failed < 2 && Date.now() < until) await sleep(20);
+    expect(otelStats(tracer)).toMatchObject({ failed: 2, queued: 3 });
+    await fixture.receiver.acceptConnections();
+    const back = Date.now();
+    await stepsIn(tracer, 2, 'late');
+    await fixture.receiver.waitFor({ spans: 5 }, 5_000);
+    // The late batch went through within its 10 ms schedule, and the early one right after it.
+    expect(Date.now() - back).toBeLessThan(1_200);
+    await settled(tracer);
+    expect(otelStats(tracer)).toMatchObject({ exported: 5, queued: 0, dropped: {} });
+  });
+
+  it('while spans are dropped for a full queue, tries a held batch early (once a second) to notice the backend is back', async () => {
+    await fixture.receiver.refuseConnections();
+    const tracer = startTracer({
+      timeoutMillis: 200,
+      batch: { scheduledDelayMillis: 10, maxQueueSize: 10, maxExportBatchSize: 10 },
+    });
+    await stepsIn(tracer, 10, 'early');
+    // Three failed attempts: the next retry is 3.2–4.8 s away.
+    const until = Date.now() + 8_000;
+    while (otelStats(tracer).failed < 3 && Date.now() < until) await sleep(20);
+    expect(otelStats(tracer)).toMatchObject({ failed: 3, queued: 10 });
+    await fixture.receiver.acceptConnections();
+    const back = Date.now();
+    // Each step finds the pipeline full: dropped, and the first drop probes.
+    while (fixture.receiver.spans().length < 10 && Date.now() - back < 6_000) {
+      await stepsIn(tracer, 1, 'dropped');
+      await sleep(50);
+    }
+    expect(fixture.receiver.spans()).toHaveLength(10);
+    expect(Date.now() - back).toBeLessThan(2_500);
+  });
+
   it('counts held spans against the queue bound, so memory stays bounded', async () => {
     await fixture.receiver.refuseConnections();
     const tracer = startTracer({

@@ -31,6 +31,8 @@ export const MAX_PLUGIN_EXPORTS = 32;
 export const RETRY_INITIAL_MILLIS = 1_000;
 /** Longest backoff between two retries of a batch, ms. */
 export const RETRY_MAX_MILLIS = 30_000;
+/** Least time between two early sends of a held batch while spans are being dropped (`probe`). */
+export const PROBE_INTERVAL_MILLIS = 1_000;
 
 /** A bounded number of slots; who asks when none is free waits its turn (first come, first served). */
 export class Slots {
@@ -54,9 +56,12 @@ export class Slots {
   }
 }
 
-/** Spans of one pipeline waiting in its processor's queue or for a retry (the queue bound). */
+/**
+ * Spans one pipeline holds: in its processor's queue, waiting for a request or a retry, or being
+ * sent. Bounded by `batch.maxQueueSize`: the most a credential set can keep in memory.
+ */
 export interface Tally {
-  queued: number;
+  holding: number;
 }
 
 export interface CountingOptions {
@@ -81,14 +86,15 @@ function isTooLarge(result: DeliveryResult): boolean {
 }
 
 /**
- * Wraps a pipeline's exporter; the spans pass through unchanged. Counts what it delivers and
- * loses. Knows which exports are still running: the SDK's batch processor does not wait for its
+ * Wraps a pipeline's exporter; the spans pass through unchanged. Takes each batch off the batch
+ * processor at once (the processor does not wait for the request) and sends it when one of the
+ * pipeline's and the plugin's export slots is free. Counts what it delivers and loses. Knows which exports are still running: the SDK's batch processor does not wait for its
  * current export on `forceFlush()`, and an export that encodes before sending has not reached the
  * SDK's transport yet, so flush and shutdown wait for them here. A batch answered 413 is sent again
  * in halves, down to single spans; spans an OTLP partial success rejected are counted as dropped.
  * A batch that failed for a passing reason is held and sent again after a backoff (its spans count
- * as queued meanwhile, against the pipeline's queue bound); while a flush or shutdown runs, held
- * batches are sent at once and a failure is final.
+ * as queued meanwhile, against the pipeline's queue bound), or at once when another export
+ * succeeds; while a flush or shutdown runs, held batches are sent at once and a failure is final.
  */
 export class CountingExporter implements SpanExporter {
   private readonly running = new Set<Promise<void>>();
@@ -97,6 +103,10 @@ export class CountingExporter implements SpanExporter {
   private readonly held = new Set<() => void>();
   /** Flushes running; while one runs (and after shutdown), failures are final. */
   private hurrying = 0;
+  /** Requests of this pipeline in flight. */
+  private sending = 0;
+  /** When `probe()` last sent a held batch early (ms). */
+  private lastProbe = 0;
   private closed = false;
 
   constructor(
@@ -105,66 +115,61 @@ export class CountingExporter implements SpanExporter {
   ) {}
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    const { counters, tally } = this.options;
-    counters.queued -= spans.length;
-    tally.queued -= spans.length;
-    counters.inFlight += spans.length;
     let finished!: () => void;
     const running = new Promise<void>((resolve) => {
       finished = resolve;
     });
     this.running.add(running);
-    // The processor waits for this callback before its next batch: it gets it when the batch is
-    // settled, or as soon as the batch is held for a retry (which is then this exporter's care).
-    let answered = false;
-    const answer = (result: ExportResult) => {
-      if (answered) return;
-      answered = true;
-      resultCallback(result);
-    };
-    this.send(spans, 0, answer, (result) => {
+    this.send(spans, 0, () => {
       this.running.delete(running);
       finished();
-      answer(result);
     });
+    // The batch is this exporter's care from now on: its spans stay counted as queued (against
+    // the queue bound) until a request takes them. The processor goes on at once, so that one
+    // request stuck in the exporter's own retries does not keep the rest of the queue waiting.
+    resultCallback({ code: ExportResultCode.SUCCESS });
   }
 
   /**
    * Sends `spans` when an export slot is free; a 413 splits them, a passing failure holds them for
    * a retry. Calls `settled` once, when every span is delivered or dropped (and counted).
    */
-  private send(
-    spans: ReadableSpan[],
-    retries: number,
-    held: (result: ExportResult) => void,
-    settled: (result: ExportResult) => void,
-  ): void {
+  private send(spans: ReadableSpan[], retries: number, settled: () => void): void {
     const start = () =>
       this.attempt(spans, (result) => {
         if (isTooLarge(result) && spans.length > 1) {
           // Too large for the backend: each half on its own, until a part fits or is one span.
+          this.requeue(spans.length);
           const half = Math.ceil(spans.length / 2);
           let left = 2;
-          let failure: ExportResult | undefined;
-          const part = (r: ExportResult) => {
-            if (r.code !== ExportResultCode.SUCCESS) failure ??= r;
-            if (--left === 0) settled(failure ?? { code: ExportResultCode.SUCCESS });
+          const part = () => {
+            if (--left === 0) settled();
           };
-          this.send(spans.slice(0, half), retries, held, part);
-          this.send(spans.slice(half), retries, held, part);
+          this.send(spans.slice(0, half), retries, part);
+          this.send(spans.slice(half), retries, part);
           return;
         }
         if (this.mayRetry(result, retries)) {
           this.options.counters.failedRequests++;
-          this.hold(spans, retries, held, settled);
-          held({ code: ExportResultCode.SUCCESS });
+          this.requeue(spans.length);
+          this.hold(spans, retries, settled);
           return;
         }
         this.count(spans.length, result);
-        settled(result);
+        // The backend answers again: what waits for a retry goes now, not after its backoff
+        // (held spans fill the queue bound, and new spans would be dropped meanwhile).
+        if (result.code === ExportResultCode.SUCCESS && this.held.size > 0) this.sendHeld();
+        settled();
       });
     // This pipeline's slot first, then one of the plugin's (always in that order: no deadlock).
     this.slots.acquire(() => this.options.shared.acquire(start));
+  }
+
+  /** Spans a request took back (to split or to retry them): queued again. */
+  private requeue(count: number): void {
+    const { counters } = this.options;
+    counters.inFlight -= count;
+    counters.queued += count;
   }
 
   private mayRetry(result: DeliveryResult, retries: number): boolean {
@@ -177,30 +182,32 @@ export class CountingExporter implements SpanExporter {
   }
 
   /** Holds `spans` for a retry after a backoff; a flush or shutdown sends them at once. */
-  private hold(
-    spans: ReadableSpan[],
-    retries: number,
-    held: (result: ExportResult) => void,
-    settled: (result: ExportResult) => void,
-  ): void {
-    const { counters, tally } = this.options;
-    const count = spans.length;
-    counters.inFlight -= count;
-    counters.queued += count;
-    tally.queued += count;
+  private hold(spans: ReadableSpan[], retries: number, settled: () => void): void {
     const backoff = Math.min(RETRY_MAX_MILLIS, RETRY_INITIAL_MILLIS * 2 ** retries);
     const resend = () => {
       if (!this.held.delete(resend)) return;
       clearTimeout(timer);
-      counters.queued -= count;
-      tally.queued -= count;
-      counters.inFlight += count;
-      this.send(spans, retries + 1, held, settled);
+      this.send(spans, retries + 1, settled);
     };
     // Unref'd: a process with nothing else to do may exit; its exit flush sends held batches.
     const timer = setTimeout(resend, backoff * (0.8 + Math.random() * 0.4));
     timer.unref();
     this.held.add(resend);
+  }
+
+  /**
+   * Called when the pipeline drops a span because what it holds fills its bound: if every held
+   * batch is waiting out a backoff and no request is in flight, the oldest goes now (at most once
+   * a second), so that a backend that came back is noticed within a second, not after the
+   * longest backoff. One success sends all the others.
+   */
+  probe(): void {
+    if (this.sending > 0 || this.held.size === 0 || this.closed) return;
+    const now = Date.now();
+    if (now - this.lastProbe < PROBE_INTERVAL_MILLIS) return;
+    this.lastProbe = now;
+    const oldest = this.held.values().next().value;
+    oldest?.();
   }
 
   /** Sends every held batch now. */
@@ -210,6 +217,10 @@ export class CountingExporter implements SpanExporter {
 
   /** One request for `spans`, bounded by a timer; frees its slots when it ends. */
   private attempt(spans: ReadableSpan[], ended: (result: DeliveryResult) => void): void {
+    const { counters } = this.options;
+    counters.queued -= spans.length;
+    counters.inFlight += spans.length;
+    this.sending++;
     let settled = false;
     // An exporter that never calls back would hold its spans as pending forever.
     const timer = setTimeout(
@@ -221,6 +232,7 @@ export class CountingExporter implements SpanExporter {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      this.sending--;
       this.options.shared.release();
       this.slots.release();
       ended(result);
@@ -237,8 +249,9 @@ export class CountingExporter implements SpanExporter {
 
   /** Moves `count` spans from in flight to exported or dropped, and tells the observer. */
   private count(count: number, result: DeliveryResult): void {
-    const { counters, observe } = this.options;
+    const { counters, observe, tally } = this.options;
     counters.inFlight -= count;
+    tally.holding -= count;
     if (result.code !== ExportResultCode.SUCCESS) {
       counters.failedRequests++;
       counters.drop(isTooLarge(result) ? 'too-large' : 'export-failed', count);

@@ -281,10 +281,12 @@ export class OtelPlugin implements Plugin {
     if (key === undefined || this.pipelines === undefined) return;
     const pipeline = this.pipelines.get(key);
     const limit = this.settings.batch === false ? Number.POSITIVE_INFINITY : this.settings.batch.maxQueueSize;
-    // The same bound as the SDK's batch processor, which would drop silently: spans waiting for
-    // export in this credential set's queue, so that a team whose collector hangs fills its own.
-    if (pipeline.queued >= limit) {
+    // Every span this credential set holds, queued, waiting for a retry or being sent: a team
+    // whose collector hangs fills its own share, and memory stays bounded. (The SDK's batch
+    // processor has the same bound for its queue alone, and would drop silently.)
+    if (pipeline.holding >= limit) {
       this.counters.drop('queue-full');
+      pipeline.probe();
       return;
     }
     pipeline.onEnd(span);

@@ -30,9 +30,11 @@ export class ExportCounters {
 
 /** One credential set's span pipeline: its processor, and what its queue holds. */
 export interface Pipeline {
-  /** Spans in this pipeline's queue, not yet handed to its exporter (the processor's bound). */
-  readonly queued: number;
+  /** Spans this pipeline holds, queued or being sent (bounded by `batch.maxQueueSize`). */
+  readonly holding: number;
   onEnd(span: ReadableSpan): void;
+  /** A span was dropped because the pipeline is full: see whether the backend is back. */
+  probe(): void;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -43,20 +45,21 @@ export function createPipeline(
   batch: BatchSettings | false,
   options: Omit<CountingOptions, 'tally'>,
 ): Pipeline {
-  const tally: Tally = { queued: 0 };
+  const tally: Tally = { holding: 0 };
   const { counters } = options;
   const counting = new CountingExporter(exporter, { ...options, tally });
   const processor =
     batch === false ? new SimpleSpanProcessor(counting) : new BatchSpanProcessor(counting, batch);
   return {
-    get queued() {
-      return tally.queued;
+    get holding() {
+      return tally.holding;
     },
     onEnd: (span) => {
       counters.queued++;
-      tally.queued++;
+      tally.holding++;
       processor.onEnd(span);
     },
+    probe: () => counting.probe(),
     // When one batch fails, the processor's flush rejects at once; the other exports still run,
     // and flush and shutdown must wait for them (and count them) before they say they are done.
     forceFlush: () => counting.flushWith(() => processor.forceFlush()),
