@@ -237,8 +237,9 @@ describe('many teams', () => {
       timeoutMillis: 1_000,
       batch: { scheduledDelayMillis: 10, maxQueueSize: 20, maxExportBatchSize: 10 },
     });
-    // Red's export hangs; its queue fills and the rest of red's spans are dropped.
-    for (let i = 0; i < 60; i++)
+    // Red's exports hang (8 batches in flight at most); its queue fills and the rest of red's
+    // spans are dropped.
+    for (let i = 0; i < 200; i++)
       await tracer.custom({ name: 'red', identity: { team: 'red' } }, async () => i);
     const redDropped = tracer.stats().plugins[0]!.dropped['queue-full'] ?? 0;
     expect(redDropped).toBeGreaterThan(0);

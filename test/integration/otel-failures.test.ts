@@ -308,6 +308,29 @@ describe('a collector that is away for a while', () => {
     expect(Date.now() - back).toBeLessThan(2_500);
   });
 
+  it('while the backend is away, sends one request at a time, not one per batch', async () => {
+    fixture.receiver.respondWith((request) =>
+      request.signal === 'traces' ? { blackhole: true } : { status: 'ok' },
+    );
+    const tracer = startTracer({
+      timeoutMillis: 300,
+      batch: { scheduledDelayMillis: 10, maxQueueSize: 1_000, maxExportBatchSize: 10 },
+    });
+    // Five batches at once: five requests in parallel while the backend is thought healthy.
+    await stepsIn(tracer, 50);
+    await sleep(3_000);
+    const arrivals = traceRequests().map((r) => r.receivedAt);
+    const first = arrivals[0]!;
+    const wave = arrivals.filter((t) => t - first < 250);
+    const later = arrivals.filter((t) => t - first >= 250);
+    expect(wave.length).toBe(5);
+    // After the first timeouts, the held batches come back one request at a time: each waits
+    // for the one before it to time out (300 ms).
+    expect(later.length).toBeGreaterThan(1);
+    for (let i = 1; i < later.length; i++) expect(later[i]! - later[i - 1]!).toBeGreaterThanOrEqual(250);
+    expect(otelStats(tracer)).toMatchObject({ received: 50, exported: 0, dropped: {} });
+  });
+
   it('counts held spans against the queue bound, so memory stays bounded', async () => {
     await fixture.receiver.refuseConnections();
     const tracer = startTracer({
@@ -317,12 +340,14 @@ describe('a collector that is away for a while', () => {
     await stepsIn(tracer, 10);
     const until = Date.now() + 3_000;
     while (otelStats(tracer).failed === 0 && Date.now() < until) await sleep(20);
-    await stepsIn(tracer, 4, 'late');
-    expect(otelStats(tracer)).toMatchObject({ received: 14, queued: 10, dropped: { 'queue-full': 4 } });
+    // The held batch fills the queue: the next span is dropped (and that drop tries the held
+    // batch early, so the spans after it find room again).
+    await stepsIn(tracer, 1, 'late');
+    expect(otelStats(tracer)).toMatchObject({ received: 11, queued: 10, dropped: { 'queue-full': 1 } });
     await fixture.receiver.acceptConnections();
     await fixture.receiver.waitFor({ spans: 10 }, 5_000);
     await settled(tracer);
-    expect(otelStats(tracer)).toMatchObject({ exported: 10, queued: 0, dropped: { 'queue-full': 4 } });
+    expect(otelStats(tracer)).toMatchObject({ exported: 10, queued: 0, dropped: { 'queue-full': 1 } });
   });
 
   it('flush sends held batches at once, and a failure then is final', async () => {

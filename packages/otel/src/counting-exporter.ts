@@ -57,8 +57,10 @@ export class Slots {
 }
 
 /**
- * Spans one pipeline holds: in its processor's queue, waiting for a request or a retry, or being
- * sent. Bounded by `batch.maxQueueSize`: the most a credential set can keep in memory.
+ * Spans one pipeline holds that no request has taken: in its processor's queue, or waiting for a
+ * request or a retry. Bounded by `batch.maxQueueSize`; the requests in flight are bounded apart,
+ * by the export slots. A request taking a batch makes room at once, so that a pipeline draining
+ * after an outage takes new spans while it sends the old ones.
  */
 export interface Tally {
   holding: number;
@@ -100,11 +102,24 @@ export class CountingExporter implements SpanExporter {
   private readonly running = new Set<Promise<void>>();
   private readonly slots = new Slots(MAX_CONCURRENT_EXPORTS);
   /** Batches waiting for a retry: each one's "send it now". */
-  private readonly held = new Set<() => void>();
+  private readonly held = new Set<(early?: boolean) => void>();
   /** Flushes running; while one runs (and after shutdown), failures are final. */
   private hurrying = 0;
-  /** Requests of this pipeline in flight. */
-  private sending = 0;
+  /**
+   * False from a passing failure until the next success. Meanwhile one request at a time goes
+   * (the others wait, counted as queued): a backend that is away must not end up with every slot
+   * in the exporter's own retry backoff, which would keep the pipeline stuck for seconds after it
+   * came back.
+   */
+  private healthy = true;
+  /** Sends past the gate below, not yet ended (waiting for a slot or in flight). */
+  private admitted = 0;
+  /** Sends waiting at the gate while the backend is away. */
+  private readonly parked: Array<() => void> = [];
+  /** An early try (`probe`) is in flight. */
+  private probing = false;
+  /** When a request last succeeded (performance.now()). */
+  private answeredAt = Number.NEGATIVE_INFINITY;
   /** When `probe()` last sent a held batch early (ms). */
   private lastProbe = 0;
   private closed = false;
@@ -134,9 +149,20 @@ export class CountingExporter implements SpanExporter {
    * Sends `spans` when an export slot is free; a 413 splits them, a passing failure holds them for
    * a retry. Calls `settled` once, when every span is delivered or dropped (and counted).
    */
-  private send(spans: ReadableSpan[], retries: number, settled: () => void): void {
-    const start = () =>
+  private send(spans: ReadableSpan[], retries: number, settled: () => void, early = false): void {
+    const start = () => {
+      const startedAt = performance.now();
       this.attempt(spans, (result) => {
+        this.admitted--;
+        if (early) this.probing = false;
+        if (result.code === ExportResultCode.SUCCESS) {
+          this.healthy = true;
+          this.answeredAt = performance.now();
+        } else if (isTransient(result.error) && startedAt > this.answeredAt) {
+          // A request sent before the backend last answered says nothing new about it.
+          this.healthy = false;
+        }
+        this.unpark();
         if (isTooLarge(result) && spans.length > 1) {
           // Too large for the backend: each half on its own, until a part fits or is one span.
           this.requeue(spans.length);
@@ -161,15 +187,33 @@ export class CountingExporter implements SpanExporter {
         if (result.code === ExportResultCode.SUCCESS && this.held.size > 0) this.sendHeld();
         settled();
       });
+    };
     // This pipeline's slot first, then one of the plugin's (always in that order: no deadlock).
-    this.slots.acquire(() => this.options.shared.acquire(start));
+    const go = () => {
+      this.admitted++;
+      this.slots.acquire(() => this.options.shared.acquire(start));
+    };
+    // While the backend is away, one at a time; an early try (`probe`) goes past the gate.
+    if (this.gateOpen() || early || this.admitted === 0) go();
+    else this.parked.push(go);
+  }
+
+  /** All sends go: the backend answers, or a flush or shutdown wants everything out now. */
+  private gateOpen(): boolean {
+    return this.healthy || this.hurrying > 0 || this.closed;
+  }
+
+  /** Lets parked sends go: all of them when the gate is open, else one when none is out. */
+  private unpark(): void {
+    while (this.parked.length > 0 && (this.gateOpen() || this.admitted === 0)) this.parked.shift()?.();
   }
 
   /** Spans a request took back (to split or to retry them): queued again. */
   private requeue(count: number): void {
-    const { counters } = this.options;
+    const { counters, tally } = this.options;
     counters.inFlight -= count;
     counters.queued += count;
+    tally.holding += count;
   }
 
   private mayRetry(result: DeliveryResult, retries: number): boolean {
@@ -184,10 +228,10 @@ export class CountingExporter implements SpanExporter {
   /** Holds `spans` for a retry after a backoff; a flush or shutdown sends them at once. */
   private hold(spans: ReadableSpan[], retries: number, settled: () => void): void {
     const backoff = Math.min(RETRY_MAX_MILLIS, RETRY_INITIAL_MILLIS * 2 ** retries);
-    const resend = () => {
+    const resend = (early = false) => {
       if (!this.held.delete(resend)) return;
       clearTimeout(timer);
-      this.send(spans, retries + 1, settled);
+      this.send(spans, retries + 1, settled, early);
     };
     // Unref'd: a process with nothing else to do may exit; its exit flush sends held batches.
     const timer = setTimeout(resend, backoff * (0.8 + Math.random() * 0.4));
@@ -196,18 +240,19 @@ export class CountingExporter implements SpanExporter {
   }
 
   /**
-   * Called when the pipeline drops a span because what it holds fills its bound: if every held
-   * batch is waiting out a backoff and no request is in flight, the oldest goes now (at most once
-   * a second), so that a backend that came back is noticed within a second, not after the
-   * longest backoff. One success sends all the others.
+   * Called when the pipeline drops a span because what it holds fills its bound: the oldest held
+   * batch goes now, past the one-at-a-time gate (at most one such try at once, and one a second),
+   * so that a backend that came back is noticed within a second, not after the longest backoff or
+   * the exporter's own retry backoff of the request in flight. One success sends all the others.
    */
   probe(): void {
-    if (this.sending > 0 || this.held.size === 0 || this.closed) return;
+    if (this.probing || this.held.size === 0 || this.closed) return;
     const now = Date.now();
     if (now - this.lastProbe < PROBE_INTERVAL_MILLIS) return;
     this.lastProbe = now;
+    this.probing = true;
     const oldest = this.held.values().next().value;
-    oldest?.();
+    oldest?.(true);
   }
 
   /** Sends every held batch now. */
@@ -217,10 +262,10 @@ export class CountingExporter implements SpanExporter {
 
   /** One request for `spans`, bounded by a timer; frees its slots when it ends. */
   private attempt(spans: ReadableSpan[], ended: (result: DeliveryResult) => void): void {
-    const { counters } = this.options;
+    const { counters, tally } = this.options;
     counters.queued -= spans.length;
+    tally.holding -= spans.length;
     counters.inFlight += spans.length;
-    this.sending++;
     let settled = false;
     // An exporter that never calls back would hold its spans as pending forever.
     const timer = setTimeout(
@@ -232,7 +277,6 @@ export class CountingExporter implements SpanExporter {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      this.sending--;
       this.options.shared.release();
       this.slots.release();
       ended(result);
@@ -249,9 +293,8 @@ export class CountingExporter implements SpanExporter {
 
   /** Moves `count` spans from in flight to exported or dropped, and tells the observer. */
   private count(count: number, result: DeliveryResult): void {
-    const { counters, observe, tally } = this.options;
+    const { counters, observe } = this.options;
     counters.inFlight -= count;
-    tally.holding -= count;
     if (result.code !== ExportResultCode.SUCCESS) {
       counters.failedRequests++;
       counters.drop(isTooLarge(result) ? 'too-large' : 'export-failed', count);
@@ -285,6 +328,7 @@ export class CountingExporter implements SpanExporter {
   async flushWith(work: () => Promise<void>): Promise<void> {
     this.hurrying++;
     try {
+      this.unpark();
       await work().catch(() => undefined);
       this.sendHeld();
       await this.idle();
@@ -296,6 +340,7 @@ export class CountingExporter implements SpanExporter {
 
   async shutdown(): Promise<void> {
     this.closed = true;
+    this.unpark();
     this.sendHeld();
     await this.idle();
     await this.inner.shutdown();

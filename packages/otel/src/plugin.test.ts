@@ -196,8 +196,8 @@ describe('failures stay inside the plugin', () => {
     const plugin = otel({
       exporter: hanging,
       metrics: false,
-      // One batch of 10 goes to the exporter and hangs there: the credential set holds at most
-      // 10 spans, queued or being sent, so the 40 after them are dropped.
+      // Batches of 10 go to the exporter and hang there, 8 at once (the export slots); 10 more
+      // spans wait in the queue, and the rest are dropped.
       batch: {
         maxQueueSize: 10,
         maxExportBatchSize: 10,
@@ -207,10 +207,10 @@ describe('failures stay inside the plugin', () => {
     });
     const tracer = createTracer({ plugins: [plugin], flushOnExit: false, shutdownTimeoutMs: 200 });
     tracers.push(tracer);
-    for (let i = 0; i < 50; i++) await tracer.custom(`s${i}`, async () => i);
+    for (let i = 0; i < 100; i++) await tracer.custom(`s${i}`, async () => i);
     const stats = plugin.stats();
-    expect(stats.dropped?.['queue-full']).toBe(40);
-    expect(stats.queued).toBe(10);
+    expect(stats.dropped?.['queue-full']).toBe(10);
+    expect(stats.queued).toBe(90);
     expect(stats.exported).toBe(0);
   });
 

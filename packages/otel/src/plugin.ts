@@ -281,9 +281,9 @@ export class OtelPlugin implements Plugin {
     if (key === undefined || this.pipelines === undefined) return;
     const pipeline = this.pipelines.get(key);
     const limit = this.settings.batch === false ? Number.POSITIVE_INFINITY : this.settings.batch.maxQueueSize;
-    // Every span this credential set holds, queued, waiting for a retry or being sent: a team
-    // whose collector hangs fills its own share, and memory stays bounded. (The SDK's batch
-    // processor has the same bound for its queue alone, and would drop silently.)
+    // The spans this credential set holds that no request has taken (queued, or waiting for a
+    // retry): a team whose collector hangs fills its own share. Requests in flight are bounded by
+    // the export slots. (The SDK's batch processor bounds its own queue and would drop silently.)
     if (pipeline.holding >= limit) {
       this.counters.drop('queue-full');
       pipeline.probe();

@@ -30,7 +30,7 @@ export class ExportCounters {
 
 /** One credential set's span pipeline: its processor, and what its queue holds. */
 export interface Pipeline {
-  /** Spans this pipeline holds, queued or being sent (bounded by `batch.maxQueueSize`). */
+  /** Spans this pipeline holds that no request has taken yet (bounded by `batch.maxQueueSize`). */
   readonly holding: number;
   onEnd(span: ReadableSpan): void;
   /** A span was dropped because the pipeline is full: see whether the backend is back. */
