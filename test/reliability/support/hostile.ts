@@ -51,11 +51,6 @@ export interface HostileValue {
    * a promise reads `then`. Tests return it wrapped from async functions, as it is from sync ones.
    */
   unreadable?: boolean;
-  /**
-   * Big (megabytes, or 100k+ keys or items). Used as a whole metadata record, it becomes that many
-   * span attributes: the subject of the attribute-limits test (limits.test.ts), not of this corpus.
-   */
-  large?: boolean;
 }
 
 export function hostileCorpus(hugeStringBytes: number): HostileValue[] {
@@ -112,13 +107,12 @@ export function hostileCorpus(hugeStringBytes: number): HostileValue[] {
     { label: 'circular array', value: circularArray },
     { label: 'BigInt', value: { big: 2n ** 70n, list: [1n, -1n] } },
     { label: 'bare BigInt', value: 12345678901234567890n },
-    { label: 'huge string', value: 'x'.repeat(hugeStringBytes), large: true },
+    { label: 'huge string', value: 'x'.repeat(hugeStringBytes) },
     { label: 'lone surrogates and NULs', value: `a\uD800b\uDFFFc\u0000d${'\uD83D'.repeat(1000)}` },
-    { label: 'Buffer', value: Buffer.alloc(2 ** 20, 0xff), large: true },
+    { label: 'Buffer', value: Buffer.alloc(2 ** 20, 0xff) },
     {
       label: 'typed arrays',
       value: { f: new Float64Array(10_000), u: new Uint8Array([0, 255]), shared },
-      large: true,
     },
     {
       label: 'ArrayBuffer and DataView',
@@ -157,9 +151,9 @@ export function hostileCorpus(hugeStringBytes: number): HostileValue[] {
     },
     { label: 'null prototype', value: nullProto },
     { label: '__proto__ and constructor keys', value: protoKey },
-    { label: 'sparse array of length 2^32−1', value: sparse, large: true },
-    { label: '100k keys', value: wide, large: true },
+    { label: 'sparse array of length 2^32−1', value: sparse },
+    { label: '100k keys', value: wide },
     { label: '10k levels deep', value: deep },
-    { label: 'array of 1M numbers', value: Array.from({ length: 1_000_000 }, (_, i) => i), large: true },
+    { label: 'array of 1M numbers', value: Array.from({ length: 1_000_000 }, (_, i) => i) },
   ];
 }
