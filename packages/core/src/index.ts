@@ -110,6 +110,16 @@ export {
 export type { HeaderCarrier } from './propagation.js';
 export { registerSecret, scrubSecrets } from './secrets.js';
 export {
+  type Budgets,
+  budgetsOf,
+  cutText,
+  isBinary,
+  keysOf,
+  ListBudget,
+  type RecordKeys,
+  textOf,
+} from './serialize/budgets.js';
+export {
   DEFAULT_SERIALIZE_LIMITS,
   type JsonValue,
   resolveLimits,

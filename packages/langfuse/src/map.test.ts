@@ -1,5 +1,6 @@
 import { createTracer, type Middleware, REDACTED, redact, STEP_KINDS, type Step } from '@spanchain/core';
 import { MemoryPlugin } from '@spanchain/core/testing';
+import { mapStep } from '@spanchain/otel';
 import { describe, expect, it } from 'vitest';
 import {
   costDetails,
@@ -593,6 +594,19 @@ describe('budgets', () => {
       'app.list': [cut, 'ok'],
     });
     expect(attrs(step as Step)['langfuse.observation.metadata.note']).toBe(long);
+  });
+
+  it('sends an own attribute list whose strings pass maxBytes as JSON within the budgets, as @spanchain/otel does', async () => {
+    const item = 'y'.repeat(40);
+    const [step] = await record((t) =>
+      t.custom({ name: 'bytes', attributes: { 'app.list': [item, item, item] } as never }, async () => 1),
+    );
+    const options = { captureContent: false, limits: { maxBytes: 100 } };
+    const value = attrs(step as Step, options)['app.list'];
+    expect(typeof value).toBe('string');
+    expect(value).toBe(mapStep(step as Step, options).attributes['app.list']);
+    // Within maxBytes the list stays a list.
+    expect(attrs(step as Step, { captureContent: false })['app.list']).toEqual([item, item, item]);
   });
 
   it('never walks binary data or arrays given as metadata key by key', async () => {

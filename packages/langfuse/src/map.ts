@@ -7,16 +7,19 @@
 import { createHash } from 'node:crypto';
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import {
-  DEFAULT_SERIALIZE_LIMITS,
+  type Budgets,
+  budgetsOf,
+  cutText,
+  keysOf,
+  ListBudget,
   type Message,
   type SerializeLimits,
   type Step,
   type StepOf,
   safeStringify,
   type TraceKey,
-  toJsonSafe,
 } from '@spanchain/core';
-import { type MapOptions, mapStep, SEMCONV, SPANCHAIN, type SpanData } from '@spanchain/otel';
+import { fitAttribute, type MapOptions, mapStep, SEMCONV, SPANCHAIN, type SpanData } from '@spanchain/otel';
 import { LANGFUSE, OBSERVATION_TYPE } from './names.js';
 
 export interface LangfuseMapOptions extends MapOptions {
@@ -47,146 +50,14 @@ function json(value: unknown, limits: Partial<SerializeLimits> | undefined): str
 }
 
 // ---------------------------------------------------------------------------------------------
-// Budgets: the serialisation limits applied before anything is walked, so that the work of one
-// span is bounded by them and not by the app's data (a list that says 2³²−1 items, a Buffer as
-// metadata, 100k attribute keys, a 16 MiB string).
-
-/** How many keys of the app's metadata and attributes a span did not take (as @spanchain/otel). */
-const DROPPED_ATTRIBUTE = 'spanchain.attributes.dropped';
-
-interface Budgets {
-  readonly limits: Partial<SerializeLimits> | undefined;
-  readonly maxString: number;
-  readonly maxItems: number;
-  readonly maxKeys: number;
-  /** Items all the lists of one content value may map together (see {@link Lists}). */
-  readonly maxListItems: number;
-}
-
-const positive = (n: unknown, fallback: number): number =>
-  typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : fallback;
-
-const budgetsByLimits = new WeakMap<object, Budgets>();
-const DEFAULT_BUDGETS = makeBudgets(undefined);
-
-function makeBudgets(limits: Partial<SerializeLimits> | undefined): Budgets {
-  const d = DEFAULT_SERIALIZE_LIMITS;
-  const maxItems = positive(limits?.maxArrayLength, d.maxArrayLength);
-  return {
-    limits,
-    maxString: positive(limits?.maxStringLength, d.maxStringLength),
-    maxItems,
-    maxKeys: positive(limits?.maxObjectKeys, d.maxObjectKeys),
-    // An item takes at least 8 bytes of the serialiser's budget: more would be cut anyway.
-    maxListItems: Math.max(maxItems, Math.floor(positive(limits?.maxBytes, d.maxBytes) / 8)),
-  };
-}
-
-function budgetsOf(limits: Partial<SerializeLimits> | undefined): Budgets {
-  if (limits === undefined || limits === null || typeof limits !== 'object') return DEFAULT_BUDGETS;
-  let budgets = budgetsByLimits.get(limits);
-  if (budgets === undefined) {
-    budgets = makeBudgets(limits);
-    budgetsByLimits.set(limits, budgets);
-  }
-  return budgets;
-}
-
-/** A string within `maxStringLength` (cut with the serialiser's marker). */
-function cutText(value: string, b: Budgets): string {
-  return value.length <= b.maxString ? value : safeStringify(value, b.limits).text;
-}
+// Budgets (@spanchain/core's `budgetsOf`, `keysOf`, `ListBudget`): the serialisation limits
+// applied before anything is walked, so that the work of one span is bounded by them and not by
+// the app's data.
 
 /** A metadata value: strings as they are (cut), anything else as JSON (Langfuse stores strings). */
 function metadataValue(value: unknown, b: Budgets): string | undefined {
   if (value === undefined) return undefined;
   return typeof value === 'string' ? cutText(value, b) : json(value, b.limits);
-}
-
-/**
- * The keys of a metadata-like record: a plain object as it is; anything else (binary data, an
- * array, a map, a class instance) converted once by the serialiser, never walked key by key.
- */
-function keysOf(
-  record: unknown,
-  b: Budgets,
-): { record: Record<string, unknown>; keys: string[]; cut: boolean } | undefined {
-  if (record === null || typeof record !== 'object') return undefined;
-  let plain = false;
-  try {
-    const proto: unknown = Object.getPrototypeOf(record);
-    plain = proto === Object.prototype || proto === null;
-  } catch {
-    // a Proxy `getPrototypeOf` trap threw: the serialiser reads what it can
-  }
-  if (plain) {
-    const own = record as Record<string, unknown>;
-    return { record: own, keys: Object.keys(own), cut: false };
-  }
-  const { value, truncated } = toJsonSafe(record, b.limits);
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    return { record: {}, keys: [], cut: true };
-  return { record: value, keys: Object.keys(value), cut: truncated };
-}
-
-/**
- * A value of the app's own attributes as OTLP carries it within the budgets: primitives (strings
- * cut), flat arrays of one primitive type of at most `maxArrayLength` items (strings cut),
- * anything else JSON; undefined for null and undefined.
- */
-function fitAttribute(value: unknown, b: Budgets): AttributeValue | undefined {
-  switch (typeof value) {
-    case 'string':
-      return cutText(value, b);
-    case 'number':
-    case 'boolean':
-      return value;
-    case 'undefined':
-      return undefined;
-    default:
-      if (value === null) return undefined;
-      if (Array.isArray(value) && value.length <= b.maxItems) {
-        let type: string | undefined;
-        let copy: unknown[] | undefined;
-        let flat = true;
-        for (let i = 0; i < value.length && flat; i++) {
-          const item: unknown = value[i];
-          if (item === null || item === undefined) continue;
-          const t = typeof item;
-          if ((t !== 'string' && t !== 'number' && t !== 'boolean') || (type !== undefined && t !== type))
-            flat = false;
-          type = t;
-          if (flat && t === 'string' && (item as string).length > b.maxString) {
-            copy ??= value.slice();
-            copy[i] = cutText(item as string, b);
-          }
-        }
-        if (flat) return (copy ?? value) as AttributeValue;
-      }
-      return json(value, b.limits);
-  }
-}
-
-/**
- * The lists of one content value, cut before they are mapped: each to `maxArrayLength`, all of
- * them together (messages, their parts, their tool calls) to `maxListItems`. `cut` says whether
- * anything was left out.
- */
-export class Lists {
-  cut = false;
-  private left: number;
-  constructor(readonly budgets: Budgets) {
-    this.left = budgets.maxListItems;
-  }
-  map<U>(list: readonly unknown[], fn: (item: unknown, index: number) => U): U[] {
-    const length = list.length;
-    const n = Math.min(length, this.budgets.maxItems, this.left);
-    if (n < length) this.cut = true;
-    this.left -= n;
-    const out: U[] = [];
-    for (let i = 0; i < n; i++) out.push(fn(list[i], i));
-    return out;
-  }
 }
 
 function snake(key: string): string {
@@ -196,7 +67,7 @@ function snake(key: string): string {
 // ---------------------------------------------------------------------------------------------
 // Content in the shapes Langfuse renders: OpenAI-style chat messages
 
-function chatContent(content: Message['content'], lists: Lists): unknown {
+function chatContent(content: Message['content'], lists: ListBudget): unknown {
   if (!Array.isArray(content)) return content;
   return lists.map(content, (part) => {
     if (part === null || typeof part !== 'object') return part;
@@ -217,7 +88,7 @@ function chatContent(content: Message['content'], lists: Lists): unknown {
 export function chatMessage(
   message: Message,
   limits?: Partial<SerializeLimits>,
-  lists: Lists = new Lists(budgetsOf(limits)),
+  lists: ListBudget = new ListBudget(budgetsOf(limits)),
 ): Record<string, unknown> {
   if (message === null || typeof message !== 'object' || Array.isArray(message))
     return { role: 'user', content: Array.isArray(message) ? message : String(message) };
@@ -245,12 +116,12 @@ export function chatMessage(
 }
 
 /** Messages as Langfuse's chat view expects them; a value that is not a list is one message. */
-function chatMessages(messages: unknown, lists: Lists): Record<string, unknown>[] {
+function chatMessages(messages: unknown, lists: ListBudget): Record<string, unknown>[] {
   const list = Array.isArray(messages) ? messages : [messages];
   return lists.map(list, (m) => chatMessage(m as Message, lists.budgets.limits, lists));
 }
 
-function llmInput(step: StepOf<'llm'>, lists: Lists): unknown {
+function llmInput(step: StepOf<'llm'>, lists: ListBudget): unknown {
   if (step.inputMessages === undefined) return step.input;
   const messages = chatMessages(step.inputMessages, lists);
   if (step.systemInstructions !== undefined) {
@@ -260,7 +131,7 @@ function llmInput(step: StepOf<'llm'>, lists: Lists): unknown {
   return messages;
 }
 
-function llmOutput(step: StepOf<'llm'>, lists: Lists): unknown {
+function llmOutput(step: StepOf<'llm'>, lists: ListBudget): unknown {
   if (step.outputMessages !== undefined) {
     const messages = chatMessages(step.outputMessages, lists);
     return messages.length === 1 ? messages[0] : messages;
@@ -276,7 +147,7 @@ function llmOutput(step: StepOf<'llm'>, lists: Lists): unknown {
  * fields noted in `spanchain.truncated` when the budgets cut them. `inputLists`/`outputLists`
  * cut the lists of each side.
  */
-function contentOf(step: Step, inputLists: Lists, outputLists: Lists) {
+function contentOf(step: Step, inputLists: ListBudget, outputLists: ListBudget) {
   switch (step.kind) {
     case 'llm':
       return {
@@ -497,7 +368,7 @@ function writeTrace(out: Writer, step: Step, options: LangfuseMapOptions): void 
   if (may('sessionId')) out.set(LANGFUSE.traceSessionId, trace.sessionId);
   if (may('tags') && Array.isArray(trace.tags) && trace.tags.length > 0) {
     const b = out.budgets;
-    const tags = new Lists(b).map(trace.tags, (tag) =>
+    const tags = new ListBudget(b).map(trace.tags, (tag) =>
       typeof tag === 'string' ? cutText(tag, b) : json(tag, b.limits),
     );
     out.set(LANGFUSE.traceTags, tags);
@@ -584,8 +455,8 @@ export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanDat
 
   out.set(LANGFUSE.observationType, OBSERVATION_TYPE[step.kind]);
   if (options.captureContent) {
-    const inputLists = new Lists(budgets);
-    const outputLists = new Lists(budgets);
+    const inputLists = new ListBudget(budgets);
+    const outputLists = new ListBudget(budgets);
     const content = contentOf(step, inputLists, outputLists);
     if (content.input !== undefined) {
       for (const name of content.inputNames) delete attributes[name];
@@ -615,7 +486,7 @@ export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanDat
   }
   writeLevel(out, step);
   writeTrace(out, step, options);
-  if (out.dropped > 0) attributes[DROPPED_ATTRIBUTE] = out.dropped;
+  if (out.dropped > 0) attributes[SPANCHAIN.attributesDropped] = out.dropped;
   const given = Array.isArray(step.truncated) ? step.truncated.slice(0, budgets.maxItems) : [];
   if (given.length > 0 || out.cut.length > 0) {
     attributes[SPANCHAIN.truncated] = [

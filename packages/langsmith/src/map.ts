@@ -5,11 +5,15 @@
  * function of the step and its link (links.ts); the plugin adds the project per destination.
  */
 import {
+  type Budgets,
+  budgetsOf,
   type ContentPart,
   type Cost,
-  DEFAULT_SERIALIZE_LIMITS,
   type Document,
+  keysOf,
+  ListBudget,
   type Message,
+  type RecordKeys,
   type SerializeLimits,
   type Step,
   type StepError,
@@ -87,89 +91,14 @@ function snake(key: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Budgets: the serialisation limits applied before anything is walked, so that the work of one
-// run is bounded by them and not by the app's data (a list that says 2³²−1 items, a Buffer as
-// metadata, 100k metadata keys, a 50 MiB tag).
+// Budgets (@spanchain/core's `budgetsOf`, `keysOf`, `ListBudget`): the serialisation limits
+// applied before anything is walked, so that the work of one run is bounded by them and not by
+// the app's data.
 
-interface Budgets {
-  readonly limits: Limits;
-  readonly maxString: number;
-  readonly maxItems: number;
-  readonly maxKeys: number;
-  /** Items all the lists of one value may map together (an item takes ≥ 8 bytes of `maxBytes`). */
-  readonly maxListItems: number;
-}
-
-const positive = (n: unknown, fallback: number): number =>
-  typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : fallback;
-
-function makeBudgets(limits: Limits): Budgets {
-  const d = DEFAULT_SERIALIZE_LIMITS;
-  const maxItems = positive(limits?.maxArrayLength, d.maxArrayLength);
-  return {
-    limits,
-    maxString: positive(limits?.maxStringLength, d.maxStringLength),
-    maxItems,
-    maxKeys: positive(limits?.maxObjectKeys, d.maxObjectKeys),
-    maxListItems: Math.max(maxItems, Math.floor(positive(limits?.maxBytes, d.maxBytes) / 8)),
-  };
-}
-
-const DEFAULT_BUDGETS = makeBudgets(undefined);
-// The plugin passes the same limits object for every run: resolved once.
-const budgetsByLimits = new WeakMap<object, Budgets>();
-
-function budgetsOf(limits: Limits): Budgets {
-  if (limits === undefined || limits === null || typeof limits !== 'object') return DEFAULT_BUDGETS;
-  let budgets = budgetsByLimits.get(limits);
-  if (budgets === undefined) {
-    budgets = makeBudgets(limits);
-    budgetsByLimits.set(limits, budgets);
-  }
-  return budgets;
-}
-
-/**
- * The lists of one value (messages, their parts and tool calls, tools, documents), cut before
- * they are mapped: each to `maxArrayLength`, all of them together to `maxListItems`, so nested
- * lists cannot multiply. `cut` says whether anything was left out.
- */
-export class Lists {
-  cut = false;
-  private left: number;
-  constructor(readonly budgets: Budgets) {
-    this.left = budgets.maxListItems;
-  }
-  map<U>(list: readonly unknown[], fn: (item: unknown, index: number) => U): U[] {
-    const length = list.length;
-    const n = Math.max(0, Math.min(length, this.budgets.maxItems, this.left));
-    if (n < length) this.cut = true;
-    this.left -= n;
-    const out: U[] = [];
-    for (let i = 0; i < n; i++) out.push(fn(list[i], i));
-    return out;
-  }
-}
-
-/**
- * The keys of a metadata-like record: a plain object as it is; anything else (binary data, an
- * array, a map, a class instance) converted once by the serialiser, never walked key by key.
- * Undefined when there are none to read (a string, a proxy that throws).
- */
-function keysOf(record: unknown, b: Budgets): { record: Obj; keys: string[]; cut: boolean } | undefined {
-  if (record === null || typeof record !== 'object') return undefined;
+/** {@link keysOf}, undefined where there are none to read (a proxy whose `ownKeys` trap throws). */
+function keysOfSafe(record: unknown, b: Budgets): RecordKeys | undefined {
   try {
-    let plain = false;
-    try {
-      const proto: unknown = Object.getPrototypeOf(record);
-      plain = proto === Object.prototype || proto === null;
-    } catch {
-      // a Proxy `getPrototypeOf` trap threw: the serialiser reads what it can
-    }
-    if (plain) return { record: record as Obj, keys: Object.keys(record), cut: false };
-    const { value, truncated } = toJsonSafe(record, b.limits);
-    if (!isRecord(value)) return { record: {}, keys: [], cut: true };
-    return { record: value, keys: Object.keys(value), cut: truncated };
+    return keysOf(record, b);
   } catch {
     return undefined;
   }
@@ -209,7 +138,7 @@ export function runtimeInfo(): Record<string, string> {
 // ---------------------------------------------------------------------------------------------
 // Messages, tools, documents in the shapes LangSmith renders
 
-function chatContent(content: unknown, lists: Lists): unknown {
+function chatContent(content: unknown, lists: ListBudget): unknown {
   if (!Array.isArray(content)) return content;
   return lists.map(content, (part: ContentPart | unknown) => {
     if (!isRecord(part)) return part;
@@ -245,7 +174,7 @@ function openAiToolCall(call: ToolCall | unknown, limits: Limits): Obj {
 export function chatMessage(
   message: Message | unknown,
   limits?: Limits,
-  lists: Lists = new Lists(budgetsOf(limits)),
+  lists: ListBudget = new ListBudget(budgetsOf(limits)),
 ): Obj {
   if (!isRecord(message)) return { role: 'user', content: message };
   const out: Obj = { role: read(message, 'role') ?? 'user' };
@@ -280,9 +209,10 @@ export function toDocument(doc: Document | unknown, limits?: Limits): Obj {
   if (!isRecord(doc))
     return { page_content: typeof doc === 'string' ? doc : '', type: 'Document', metadata: {} };
   const metadata: Obj = {};
-  const source = keysOf(read(doc, 'metadata'), budgetsOf(limits));
+  const budgets = budgetsOf(limits);
+  const source = keysOfSafe(read(doc, 'metadata'), budgets);
   if (source !== undefined) {
-    const n = Math.min(source.keys.length, budgetsOf(limits).maxKeys);
+    const n = Math.min(source.keys.length, budgets.maxKeys);
     for (let i = 0; i < n; i++) {
       const key = source.keys[i] as string;
       defineKey(metadata, key, read(source.record, key));
@@ -300,11 +230,11 @@ export function toDocument(doc: Document | unknown, limits?: Limits): Obj {
   };
 }
 
-function documents(list: unknown, lists: Lists): Obj[] | undefined {
+function documents(list: unknown, lists: ListBudget): Obj[] | undefined {
   return Array.isArray(list) ? lists.map(list, (doc) => toDocument(doc, lists.budgets.limits)) : undefined;
 }
 
-function chatMessages(list: readonly unknown[], lists: Lists): Obj[] {
+function chatMessages(list: readonly unknown[], lists: ListBudget): Obj[] {
   return lists.map(list, (m) => chatMessage(m, lists.budgets.limits, lists));
 }
 
@@ -364,7 +294,7 @@ function parsedArguments(args: unknown, limits: Limits): unknown {
   }
 }
 
-function llmInputs(step: StepOf<'llm'>, lists: Lists): unknown {
+function llmInputs(step: StepOf<'llm'>, lists: ListBudget): unknown {
   const limits = lists.budgets.limits;
   let out: Obj | undefined;
   const system = step.systemInstructions;
@@ -385,7 +315,7 @@ function llmInputs(step: StepOf<'llm'>, lists: Lists): unknown {
   return out;
 }
 
-function llmOutputs(step: StepOf<'llm'>, lists: Lists): unknown {
+function llmOutputs(step: StepOf<'llm'>, lists: ListBudget): unknown {
   const limits = lists.budgets.limits;
   const reasons = Array.isArray(step.finishReasons) ? step.finishReasons : [];
   const choice = (message: Obj, index: number, reason: unknown): Obj => {
@@ -416,7 +346,7 @@ function llmOutputs(step: StepOf<'llm'>, lists: Lists): unknown {
  * The content of a run's `inputs`: an object in LangSmith's shape for the kind, or a raw value
  * that {@link jsonObject} wraps as `{ input: value }` unless it serialises to an object.
  */
-function inputsOf(step: Step, lists: Lists): unknown {
+function inputsOf(step: Step, lists: ListBudget): unknown {
   const limits = lists.budgets.limits;
   switch (step.kind) {
     case 'llm':
@@ -457,7 +387,7 @@ function embeddingSummary(step: StepOf<'embedding'>): Obj | undefined {
 }
 
 /** The content of a run's `outputs`, like {@link inputsOf} (raw values become `{ output: value }`). */
-function outputsOf(step: Step, lists: Lists): unknown {
+function outputsOf(step: Step, lists: ListBudget): unknown {
   switch (step.kind) {
     case 'llm':
       return llmOutputs(step, lists);
@@ -681,7 +611,7 @@ function explicitMetadata(step: Step, trace: Obj, b: Budgets, cut: string[]): Ob
     [step.attributes, 'attributes'],
   ];
   for (const [record, field] of sources) {
-    const source = keysOf(record, b);
+    const source = keysOfSafe(record, b);
     if (source === undefined) continue;
     const { keys } = source;
     let i = 0;
@@ -887,7 +817,7 @@ function mapRun(step: Step, link: RunLink, options: MapOptions): Run {
 
   let inputs: Obj = {};
   if (!options.hideInputs) {
-    const lists = new Lists(budgets);
+    const lists = new ListBudget(budgets);
     const raw = guarded(
       () => inputsOf(step, lists),
       () => step.input,
@@ -911,7 +841,7 @@ function mapRun(step: Step, link: RunLink, options: MapOptions): Run {
   if (options.hideOutputs) {
     outputs = {};
   } else {
-    const lists = new Lists(budgets);
+    const lists = new ListBudget(budgets);
     const raw = guarded(
       () => outputsOf(step, lists),
       () => step.output,

@@ -3,19 +3,78 @@
  * within the serialisation budgets. Shared by the span mapping and by plugins built on it.
  */
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
-import { type SerializeLimits, safeStringify, toJsonSafe } from '@spanchain/core';
 import {
   type Budgets,
   budgetsOf,
   cutText,
-  DROPPED_ATTRIBUTE,
-  fitAttribute,
-  flatArray,
   keysOf,
   type RecordKeys,
-  TRUNCATED_ATTRIBUTE,
-} from './budgets.js';
+  type SerializeLimits,
+  safeStringify,
+  toJsonSafe,
+} from '@spanchain/core';
 import { ContentBudget } from './content.js';
+import { SPANCHAIN } from './names.js';
+
+/**
+ * A flat array OTLP can carry (one primitive type, `null`/`undefined` items allowed, at most
+ * `maxItems` items, strings cut to `maxString`, all its strings within `maxBytes`): the array
+ * itself, or a copy with its long strings cut; undefined when it cannot be one (the caller
+ * writes JSON within the budgets instead). Reads at most `maxItems` items, whatever `length` says.
+ */
+export function flatArray(
+  value: readonly unknown[],
+  b: Budgets,
+  allowEmpty: boolean,
+): AttributeValue | undefined {
+  const length = value.length;
+  if (length > b.maxItems || (length === 0 && !allowEmpty)) return undefined;
+  let type: string | undefined;
+  let copy: unknown[] | undefined;
+  let bytes = 0;
+  for (let i = 0; i < length; i++) {
+    const item = value[i];
+    if (item === null || item === undefined) continue;
+    const t = typeof item;
+    if (t !== 'string' && t !== 'number' && t !== 'boolean') return undefined;
+    if (type === undefined) type = t;
+    else if (t !== type) return undefined;
+    if (t === 'string') {
+      const text = item as string;
+      bytes += text.length;
+      if (bytes > b.maxBytes) return undefined;
+      if (text.length > b.maxString) {
+        copy ??= value.slice(0, length);
+        copy[i] = cutText(text, b);
+      }
+    }
+  }
+  return (copy ?? value) as AttributeValue;
+}
+
+/**
+ * An attribute value the app gave (its own `attributes`, metadata values) as OTLP can carry it
+ * within the budgets: primitives as they are (strings cut), flat arrays (see {@link flatArray}),
+ * anything else as JSON text within the budgets; undefined for null and undefined. For mappers
+ * of plugins built on this one (`budgets` from `budgetsOf(options.limits)` of @spanchain/core).
+ */
+export function fitAttribute(value: unknown, b: Budgets): AttributeValue | undefined {
+  switch (typeof value) {
+    case 'string':
+      return cutText(value, b);
+    case 'number':
+    case 'boolean':
+      return value;
+    case 'undefined':
+      return undefined;
+    case 'object':
+      if (value === null) return undefined;
+      if (Array.isArray(value)) return flatArray(value, b, true) ?? safeStringify(value, b.limits).text;
+      return safeStringify(value, b.limits).text;
+    default:
+      return safeStringify(value, b.limits).text;
+  }
+}
 
 /**
  * An OTel attribute value for anything: primitives as they are (strings cut to
@@ -232,14 +291,14 @@ export class AttributeWriter {
    * `spanchain.attributes.dropped` (keys of the app's records beyond the count limit).
    */
   finish(truncated: readonly string[] | undefined): void {
-    if (this.dropped > 0) this.attributes[DROPPED_ATTRIBUTE] = this.dropped;
+    if (this.dropped > 0) this.attributes[SPANCHAIN.attributesDropped] = this.dropped;
     const given = Array.isArray(truncated) && truncated.length > 0 ? truncated : undefined;
     if (this.cut === undefined) {
-      if (given !== undefined) this.set(TRUNCATED_ATTRIBUTE, given);
+      if (given !== undefined) this.set(SPANCHAIN.truncated, given);
       return;
     }
     const all =
       given === undefined ? this.cut : [...new Set([...given.slice(0, this.budgets.maxItems), ...this.cut])];
-    this.set(TRUNCATED_ATTRIBUTE, all);
+    this.set(SPANCHAIN.truncated, all);
   }
 }

@@ -9,8 +9,17 @@
  * budgets, not by the input. The serialiser would cut the result anyway; this keeps the walk
  * that comes before it from costing seconds.
  */
-import type { ContentPart, Document, Message, ToolCall, ToolDefinition } from '@spanchain/core';
-import { type Budgets, isBinary, keysOf, textOf } from './budgets.js';
+import {
+  type ContentPart,
+  type Document,
+  isBinary,
+  keysOf,
+  ListBudget,
+  type Message,
+  type ToolCall,
+  type ToolDefinition,
+  textOf,
+} from '@spanchain/core';
 
 export type GenAiPart = { type: string; [key: string]: unknown };
 export interface GenAiMessage {
@@ -21,19 +30,10 @@ export interface GenAiMessage {
 }
 
 /**
- * The lists of one content attribute, cut before they are mapped: each to `maxArrayLength`, and
- * all of them together (messages, their parts, their tool calls) to what the serialiser could
- * write within `maxBytes` (an item takes at least 8 of its bytes), so nested lists cannot
- * multiply. `cut` says whether anything was left out.
+ * The lists of one content attribute, cut before they are mapped (the core's {@link ListBudget}:
+ * each to `maxArrayLength`, all of them together to what `maxBytes` could hold).
  */
-export class ContentBudget {
-  cut = false;
-  private left: number;
-
-  constructor(readonly budgets: Budgets) {
-    this.left = Math.max(budgets.maxItems, Math.floor(budgets.maxBytes / 8));
-  }
-
+export class ContentBudget extends ListBudget {
   /**
    * `fn` of the first items of `list`, skipping holes and undefined items (a lone value that is
    * not an array counts as a list of one). Reads no item past the budget, whatever `length` says.
@@ -41,11 +41,7 @@ export class ContentBudget {
   list<T, U>(list: unknown, fn: (item: T, index: number, budget: ContentBudget) => U): U[] {
     if (list === undefined || list === null) return [];
     if (!Array.isArray(list)) return [fn(list as T, 0, this)];
-    const length = list.length;
-    let n = Math.min(length, this.budgets.maxItems);
-    if (n > this.left) n = this.left;
-    if (n < length) this.cut = true;
-    this.left -= n;
+    const n = this.take(list.length);
     const out: U[] = [];
     for (let i = 0; i < n; i++) {
       const item: unknown = list[i];

@@ -1,5 +1,6 @@
 // The public surface of @spanchain/otel: every export is named here.
 
+export { fitAttribute } from './attribute-writer.js';
 export type { GenAiMessage, GenAiPart } from './content.js';
 export { activeTraceIds, type LogFields, logFields, type TraceIds } from './correlation.js';
 export {

@@ -139,6 +139,8 @@ export const SPANCHAIN = {
   tags: 'spanchain.tags',
   redacted: 'spanchain.redacted',
   truncated: 'spanchain.truncated',
+  /** How many keys of the app's metadata and attributes the span did not take (the count limit). */
+  attributesDropped: 'spanchain.attributes.dropped',
   traceName: 'spanchain.trace.name',
   traceTags: 'spanchain.trace.tags',
   traceMetadataPrefix: 'spanchain.trace.metadata.',

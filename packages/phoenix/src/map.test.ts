@@ -2,6 +2,7 @@ import { SemanticConventions } from '@arizeai/openinference-semantic-conventions
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { createTracer, type Middleware, REDACTED, redact, STEP_KINDS, type Step } from '@spanchain/core';
 import { MemoryPlugin } from '@spanchain/core/testing';
+import { mapStep } from '@spanchain/otel';
 import { describe, expect, it } from 'vitest';
 import { type HideFlags, invocationParameters, type PhoenixMapOptions, phoenixMapper } from './map.js';
 import { PROVIDERS, providerValues, REDACTED_VALUE, SPAN_KIND } from './names.js';
@@ -615,6 +616,19 @@ describe('budgets', () => {
     expect(a['app.note']).toBe(`${'x'.repeat(50)}…[truncated 9950 chars]`);
     expect(a['app.k98']).toBe(98);
     expect(a['app.k99']).toBeUndefined();
+  });
+
+  it('sends an own attribute list whose strings pass maxBytes as JSON within the budgets, as @spanchain/otel does', async () => {
+    const item = 'y'.repeat(40);
+    const step = await one((t) =>
+      t.custom({ name: 'bytes', attributes: { 'app.list': [item, item, item] } as never }, async () => 1),
+    );
+    const options = { captureContent: false, limits: { maxBytes: 100 } };
+    const value = attrs(step, options)['app.list'];
+    expect(typeof value).toBe('string');
+    expect(value).toBe(mapStep(step, options).attributes['app.list']);
+    // Within maxBytes the list stays a list.
+    expect(attrs(step, { captureContent: false })['app.list']).toEqual([item, item, item]);
   });
 
   it('one metadata object of at most maxObjectKeys keys (the step’s first), the rest counted; identity kept', async () => {

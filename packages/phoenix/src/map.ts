@@ -13,20 +13,22 @@ import {
   SpanStatusCode,
 } from '@opentelemetry/api';
 import {
+  type Budgets,
+  budgetsOf,
   type ContentPart,
-  DEFAULT_SERIALIZE_LIMITS,
+  cutText,
   type Document,
+  keysOf,
+  ListBudget,
   type Message,
-  type SerializeLimits,
   type Step,
   type StepOf,
   safeStringify,
   type ToolCall,
   type ToolDefinition,
-  toJsonSafe,
   type Usage,
 } from '@spanchain/core';
-import { type MapOptions, SEMCONV, type SpanData, type SpanEventData } from '@spanchain/otel';
+import { fitAttribute, type MapOptions, SEMCONV, type SpanData, type SpanEventData } from '@spanchain/otel';
 import {
   AnnotatorKind,
   EMBEDDING_SPAN_NAME,
@@ -91,13 +93,8 @@ export interface PhoenixMapOptions extends MapOptions {
 interface Context {
   content: boolean;
   hide: HideFlags;
-  limits: Partial<SerializeLimits> | undefined;
-  maxString: number;
-  maxItems: number;
-  maxKeys: number;
-  maxBytes: number;
-  /** Items all the content lists of one span may flatten together (an item takes ≥ 8 bytes). */
-  maxListItems: number;
+  /** The `limits` budgets (@spanchain/core's `budgetsOf`). */
+  budgets: Budgets;
   base64Max: number;
 }
 
@@ -106,61 +103,44 @@ const contexts = new WeakMap<PhoenixMapOptions, Context>();
 function contextOf(options: PhoenixMapOptions): Context {
   let ctx = contexts.get(options);
   if (ctx === undefined) {
-    const limits = options.limits;
-    const positive = (n: number | undefined, fallback: number) =>
-      typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : fallback;
-    const maxItems = positive(limits?.maxArrayLength, DEFAULT_SERIALIZE_LIMITS.maxArrayLength);
-    const maxBytes = positive(limits?.maxBytes, DEFAULT_SERIALIZE_LIMITS.maxBytes);
+    const max = options.base64ImageMaxLength;
     ctx = {
       content: options.captureContent,
       hide: { ...NO_HIDE, ...options.hide },
-      limits,
-      maxString: positive(limits?.maxStringLength, DEFAULT_SERIALIZE_LIMITS.maxStringLength),
-      maxItems,
-      maxKeys: positive(limits?.maxObjectKeys, DEFAULT_SERIALIZE_LIMITS.maxObjectKeys),
-      maxBytes,
-      maxListItems: Math.max(maxItems, Math.floor(maxBytes / 8)),
-      base64Max: positive(options.base64ImageMaxLength, DEFAULT_BASE64_IMAGE_MAX_LENGTH),
+      budgets: budgetsOf(options.limits),
+      base64Max:
+        typeof max === 'number' && Number.isInteger(max) && max > 0 ? max : DEFAULT_BASE64_IMAGE_MAX_LENGTH,
     };
     contexts.set(options, ctx);
   }
   return ctx;
 }
 
-/** Attribute building: text within the budgets, JSON for the rest, nothing for undefined. */
-class Out {
+/**
+ * Attribute building: text within the budgets, JSON for the rest, nothing for undefined. The
+ * span's content lists (messages, parts, tool calls, documents) share one {@link ListBudget}, so
+ * that nested lists cannot multiply: `take(length)` says how many items of a list to flatten.
+ */
+class Out extends ListBudget {
   readonly attributes: Attributes = {};
-  /** Items the span's content lists may still flatten (messages, parts, tool calls, documents). */
-  private itemsLeft: number;
   constructor(readonly ctx: Context) {
-    this.itemsLeft = ctx.maxListItems;
-  }
-
-  /**
-   * How many items of a list of `length` to flatten: at most `max` (`maxArrayLength` unless
-   * said), and what is left of the span's item budget, so that nested lists cannot multiply.
-   * Lists are cut before they are read, whatever `length` says.
-   */
-  items(length: number, max = this.ctx.maxItems): number {
-    const n = Math.max(0, Math.min(length, max, this.itemsLeft));
-    this.itemsLeft -= n;
-    return n;
+    super(ctx.budgets);
   }
 
   set(key: string, value: AttributeValue | undefined): void {
     if (value !== undefined) this.attributes[key] = value;
   }
 
-  /** A string cut to the budget (the same result as the core's serialiser, without its setup for short text). */
+  /** A string cut to `maxStringLength` with the serialiser's marker. */
   text(value: string): string {
-    return value.length <= this.ctx.maxString ? value : safeStringify(value, this.ctx.limits).text;
+    return cutText(value, this.budgets);
   }
 
   /** JSON text of anything; a string stays as it is. */
   json(value: unknown): string {
     if (typeof value === 'string') return this.text(value);
     if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-    return safeStringify(value, this.ctx.limits).text;
+    return safeStringify(value, this.budgets.limits).text;
   }
 
   /** `input.value`/`output.value` and the MIME type: text/plain for strings, JSON otherwise. */
@@ -230,7 +210,7 @@ function writePart(out: Out, prefix: string, part: ContentPart, hide: MessageHid
 }
 
 function writeToolCalls(out: Out, prefix: string, calls: readonly ToolCall[]): void {
-  const n = out.items(calls.length);
+  const n = out.take(calls.length);
   for (let k = 0; k < n; k++) {
     const call = calls[k];
     if (!isRecord(call)) continue;
@@ -256,7 +236,7 @@ function writeMessage(out: Out, prefix: string, message: Message, hide: MessageH
   if (typeof content === 'string') {
     out.set(prefix + SC.MESSAGE_CONTENT, hide.text ? REDACTED_VALUE : out.text(content));
   } else if (Array.isArray(content)) {
-    const n = out.items(content.length);
+    const n = out.take(content.length);
     for (let j = 0; j < n; j++) {
       writePart(out, `${prefix}${SC.MESSAGE_CONTENTS}.${j}.`, content[j] as ContentPart, hide);
     }
@@ -274,7 +254,7 @@ function writeMessages(
   from = 0,
 ): void {
   if (!Array.isArray(messages)) return;
-  const n = out.items(messages.length, out.ctx.maxItems - from);
+  const n = out.take(messages.length, out.budgets.maxItems - from);
   for (let i = 0; i < n; i++) writeMessage(out, `${key}.${i + from}.`, messages[i] as Message, hide);
 }
 
@@ -283,7 +263,7 @@ function writeMessages(
 
 function writeDocuments(out: Out, key: string, documents: readonly Document[]): void {
   if (!Array.isArray(documents)) return;
-  const n = out.items(documents.length);
+  const n = out.take(documents.length);
   for (let i = 0; i < n; i++) {
     const doc = documents[i];
     if (!isRecord(doc)) continue;
@@ -409,7 +389,7 @@ function writeLlm(out: Out, step: StepOf<'llm'>): void {
     }
   }
   if (Array.isArray(step.tools) && step.tools.length > 0 && !hide.inputs && !hide.llmTools) {
-    const n = out.items(step.tools.length);
+    const n = out.take(step.tools.length);
     for (let i = 0; i < n; i++) {
       const tool = step.tools[i];
       if (isRecord(tool))
@@ -476,8 +456,8 @@ function writeEmbedding(out: Out, step: StepOf<'embedding'>): boolean {
   if (!ctx.content) return false;
   const texts = Array.isArray(step.texts) ? step.texts : undefined;
   // Vectors are numbers, not text: the byte budget decides whether they go at all.
-  const vectors = vectorsOf(step.output, Math.floor(ctx.maxBytes / 8));
-  const n = out.items(Math.max(texts?.length ?? 0, vectors?.length ?? 0));
+  const vectors = vectorsOf(step.output, Math.floor(ctx.budgets.maxBytes / 8));
+  const n = out.take(Math.max(texts?.length ?? 0, vectors?.length ?? 0));
   const vectorsFit = vectors !== undefined;
   for (let i = 0; i < n; i++) {
     const p = `${SC.EMBEDDING_EMBEDDINGS}.${i}.`;
@@ -563,31 +543,6 @@ function writeKind(out: Out, step: Step): { input: unknown; output: unknown } {
 // ---------------------------------------------------------------------------------------------
 // Common: session, user, metadata, tags, status, events
 
-/**
- * The keys of a metadata-like record: a plain object as it is; anything else (binary data, an
- * array, a map, a class instance) converted once by the serialiser, never walked key by key.
- */
-function keysOf(
-  record: unknown,
-  ctx: Context,
-): { record: Record<string, unknown>; keys: string[] } | undefined {
-  if (record === null || typeof record !== 'object') return undefined;
-  let plain = false;
-  try {
-    const proto: unknown = Object.getPrototypeOf(record);
-    plain = proto === Object.prototype || proto === null;
-  } catch {
-    // a Proxy `getPrototypeOf` trap threw: the serialiser reads what it can
-  }
-  if (plain) {
-    const own = record as Record<string, unknown>;
-    return { record: own, keys: Object.keys(own) };
-  }
-  const safe = toJsonSafe(record, ctx.limits).value;
-  if (safe === null || typeof safe !== 'object' || Array.isArray(safe)) return undefined;
-  return { record: safe, keys: Object.keys(safe) };
-}
-
 const defineKey = (into: Record<string, unknown>, key: string, value: unknown): void => {
   // Defined, not assigned: a `__proto__` key stays data.
   Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
@@ -598,11 +553,11 @@ const defineKey = (into: Record<string, unknown>, key: string, value: unknown): 
  * `maxObjectKeys` keys in all, the step's taken first; keys left out are counted under `…`, as
  * the serialiser marks them. Room is kept for `identity`.
  */
-function mergedMetadata(step: Step, ctx: Context): Record<string, unknown> {
+function mergedMetadata(step: Step, budgets: Budgets): Record<string, unknown> {
   const metadata: Record<string, unknown> = {};
-  let left = Math.max(0, ctx.maxKeys - 2);
+  let left = Math.max(0, budgets.maxKeys - 2);
   let more = 0;
-  for (const source of [keysOf(step.metadata, ctx), keysOf(step.trace.metadata, ctx)]) {
+  for (const source of [keysOf(step.metadata, budgets), keysOf(step.trace.metadata, budgets)]) {
     if (source === undefined) continue;
     const { keys, record } = source;
     let i = 0;
@@ -622,17 +577,17 @@ function mergedMetadata(step: Step, ctx: Context): Record<string, unknown> {
 
 /** Trace and step tags, once each: at most `maxArrayLength` of them, each cut, `maxBytes` in all. */
 function tagsOf(step: Step, out: Out): string[] {
-  const { ctx } = out;
+  const { budgets } = out;
   const tags = new Set<string>();
   let bytes = 0;
   for (const list of [step.trace.tags, step.tags]) {
     if (!Array.isArray(list)) continue;
-    const n = Math.min(list.length, ctx.maxItems);
-    for (let i = 0; i < n && tags.size < ctx.maxItems; i++) {
+    const n = Math.min(list.length, budgets.maxItems);
+    for (let i = 0; i < n && tags.size < budgets.maxItems; i++) {
       const tag: unknown = list[i];
       const text = typeof tag === 'string' ? out.text(tag) : out.json(tag);
       bytes += text.length;
-      if (bytes > ctx.maxBytes) return [...tags];
+      if (bytes > budgets.maxBytes) return [...tags];
       tags.add(text);
     }
   }
@@ -645,7 +600,7 @@ function writeCommon(out: Out, step: Step): void {
   out.set(SC.USER_ID, trace.userId);
   const identity = step.identity && Object.keys(step.identity).length > 0 ? step.identity : undefined;
   // One JSON object (Phoenix parses `metadata`): the trace's, then the step's, then who ran it.
-  const metadata = mergedMetadata(step, out.ctx);
+  const metadata = mergedMetadata(step, out.budgets);
   if (identity) {
     const who: Record<string, string> = {};
     for (const key of Object.keys(identity)) {
@@ -662,56 +617,18 @@ function writeCommon(out: Out, step: Step): void {
 }
 
 /**
- * A value of the app's own attributes as OTLP carries it within the budgets: primitives (strings
- * cut), flat arrays of one primitive type of at most `maxArrayLength` items (strings cut),
- * anything else JSON; undefined for null and undefined.
- */
-function fitAttribute(value: unknown, out: Out): AttributeValue | undefined {
-  switch (typeof value) {
-    case 'string':
-      return out.text(value);
-    case 'number':
-    case 'boolean':
-      return value;
-    case 'undefined':
-      return undefined;
-    default:
-      if (value === null) return undefined;
-      if (Array.isArray(value) && value.length <= out.ctx.maxItems) {
-        let type: string | undefined;
-        let copy: unknown[] | undefined;
-        let flat = true;
-        for (let i = 0; i < value.length && flat; i++) {
-          const item: unknown = value[i];
-          if (item === null || item === undefined) continue;
-          const t = typeof item;
-          if ((t !== 'string' && t !== 'number' && t !== 'boolean') || (type !== undefined && t !== type))
-            flat = false;
-          type = t;
-          if (flat && t === 'string' && (item as string).length > out.ctx.maxString) {
-            copy ??= value.slice();
-            copy[i] = out.text(item as string);
-          }
-        }
-        if (flat) return (copy ?? value) as AttributeValue;
-      }
-      return out.json(value);
-  }
-}
-
-/**
  * The app's own attributes, which win over everything derived: at most `maxObjectKeys` of them
  * (the count limit; the rest are left out), values within the budgets.
  */
 function writeOwn(out: Out, step: Step): void {
-  const source = keysOf(step.attributes, out.ctx);
+  const source = keysOf(step.attributes, out.budgets);
   if (source === undefined) return;
-  const n = Math.min(source.keys.length, out.ctx.maxKeys);
+  const n = Math.min(source.keys.length, out.budgets.maxKeys);
   for (let i = 0; i < n; i++) {
     const key = source.keys[i] as string;
     const raw = source.record[key];
     const name = out.text(key);
-    const value = fitAttribute(raw, out);
+    const value = fitAttribute(raw, out.budgets);
     if (value !== undefined) out.attributes[name] = value;
     // An explicit null leaves the derived attribute of that name out, as it always did.
     else if (raw === null) delete out.attributes[name];
