@@ -15,7 +15,10 @@ import { median } from './stats.mjs';
  * @property {number} p50Us latency of one pipeline (5 steps)
  * @property {number} p99Us
  * @property {number} p999Us
- * @property {number} heapDeltaMb
+ * @property {number} heapDeltaMb heap after the run and its flush − before (full GCs)
+ * @property {number} heapRunDeltaMb heap after the run, before its flush − before (full GCs)
+ * @property {number} rssRunMb RSS after the run
+ * @property {number} rssFlushMb RSS after the flush
  * @property {number} flushMs
  * @property {number | null} delivered null when the contender records nothing
  * @property {number} created
@@ -54,6 +57,9 @@ export function summarise(rounds, descriptions, baseline) {
       p99Us: mid(results, (r) => r.p99Us),
       p999Us: mid(results, (r) => r.p999Us),
       heapDeltaMb: mid(results, (r) => r.heapDeltaMb),
+      heapRunDeltaMb: mid(results, (r) => r.heapRunDeltaMb),
+      rssRunMb: mid(results, (r) => r.rssRunMb),
+      rssFlushMb: mid(results, (r) => r.rssFlushMb),
       flushMs: mid(results, (r) => r.flushMs),
       delivered,
       created: results.reduce((n, r) => n + r.created, 0),
@@ -90,7 +96,9 @@ const COLUMNS = [
   { title: 'p50 µs', cell: (p) => fixed(p.p50Us, 1) },
   { title: 'p99 µs', cell: (p) => fixed(p.p99Us, 1) },
   { title: 'p99.9 µs', cell: (p) => fixed(p.p999Us, 1) },
-  { title: 'heap Δ MB', cell: (p) => signed(p.heapDeltaMb, 2) },
+  { title: 'heap Δ MB run/flush', cell: (p) => `${signed(p.heapRunDeltaMb, 1)}/${signed(p.heapDeltaMb, 1)}` },
+  { title: 'RSS MB run/flush', cell: (p) => `${fixed(p.rssRunMb, 0)}/${fixed(p.rssFlushMb, 0)}` },
+  { title: 'flush ms', cell: (p) => fixed(p.flushMs, 1) },
   { title: 'delivered/created', cell: (p) => (p.delivered === null ? '—' : `${p.delivered}/${p.created}`) },
   {
     title: 'µs/step rounds min–max',
@@ -113,7 +121,9 @@ const PACED_COLUMNS = [
       'p50 µs',
       'p99 µs',
       'p99.9 µs',
-      'heap Δ MB',
+      'heap Δ MB run/flush',
+      'RSS MB run/flush',
+      'flush ms',
       'delivered/created',
     ].includes(c.title),
   ),

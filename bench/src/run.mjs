@@ -220,6 +220,9 @@ const output = {
       'process CPU time (user + system, all threads, so GC helpers count) of the measured loop / steps; median',
     latency: 'per pipeline (5 steps), nearest-rank percentiles within a round; median across rounds',
     heapDeltaMb: 'heap used after the measured loop and a flush − before it, each after a full GC; median',
+    heapRunDeltaMb:
+      'heap used after the measured loop, before its flush − before it, after full GCs (their CPU left out of the paced CPU time); median',
+    rssMb: 'RSS after the measured loop (rssRunMb) and after the flush (rssFlushMb); median',
     deliveredCreated:
       'steps delivered after the final flush / steps created, warm-up included; summed over rounds',
     sinkDown: `${config.downPipelines} pipelines per exporting contender (fewer when it declares maxPipelines) against a server that accepts connections and never answers; heap after a 2 s pause and full GCs − before, and RSS`,

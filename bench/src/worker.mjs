@@ -29,6 +29,9 @@ import { STEPS_PER_PIPELINE } from './workload.mjs';
  * @property {number} p99Us
  * @property {number} p999Us
  * @property {number} heapDeltaMb heap used after the run and its flush − before, both after a full GC
+ * @property {number} heapRunDeltaMb heap used after the run, before its flush − before, after a full GC
+ * @property {number} rssRunMb resident set size after the run, before its flush
+ * @property {number} rssFlushMb resident set size after the flush
  * @property {number} flushMs time of the final flush
  * @property {number} created steps made in the whole process (warm-up included)
  * @property {number | null} delivered steps delivered after the final flush; null when not recorded
@@ -88,6 +91,20 @@ function capped(contender, pipelines, warmup) {
   return { pipelines: Math.min(pipelines, cap), warmup: Math.min(warmup, Math.ceil(cap / 10)) };
 }
 
+const rssMb = () => process.memoryUsage().rss / 2 ** 20;
+
+/**
+ * Heap and RSS at the end of a run, before its flush (heap after full collections), and the CPU
+ * those collections took, which the caller leaves out of the run's CPU time.
+ */
+function afterRun() {
+  const cpuStart = process.cpuUsage();
+  const heapMb = settledHeapMb();
+  const rss = rssMb();
+  const cpu = process.cpuUsage(cpuStart);
+  return { heapMb, rssMb: rss, cpuUs: cpu.user + cpu.system };
+}
+
 /** Heap in use after full collections, so garbage does not count as growth. */
 function settledHeapMb() {
   const gc = globalThis.gc;
@@ -119,9 +136,11 @@ async function measure({ name, pipelines: asked, warmup: askedWarmup }) {
   }
   const totalNs = Number(process.hrtime.bigint() - start);
   const cpu = process.cpuUsage(cpuStart);
+  const run = afterRun();
   const flushStart = process.hrtime.bigint();
   await running.flush();
   const flushMs = Number(process.hrtime.bigint() - flushStart) / 1e6;
+  const rssFlushMb = rssMb();
   const heapAfter = settledHeapMb();
 
   samples.sort();
@@ -135,6 +154,9 @@ async function measure({ name, pipelines: asked, warmup: askedWarmup }) {
     p99Us: percentile(samples, 0.99) / 1e3,
     p999Us: percentile(samples, 0.999) / 1e3,
     heapDeltaMb: heapAfter - heapBefore,
+    heapRunDeltaMb: run.heapMb - heapBefore,
+    rssRunMb: run.rssMb,
+    rssFlushMb,
     flushMs,
     created: (warmup + pipelines) * STEPS_PER_PIPELINE,
     delivered: running.delivered ? running.delivered() : null,
@@ -211,11 +233,14 @@ async function measurePaced({ name, warmup: askedWarmup, rate, ms }) {
     await sleep(1);
   }
   const totalNs = Number(process.hrtime.bigint() - start);
+  const run = afterRun();
   const flushStart = process.hrtime.bigint();
   await running.flush();
   const flushMs = Number(process.hrtime.bigint() - flushStart) / 1e6;
-  // CPU up to the end of the flush: what the export of these steps cost, wherever it ran.
+  // CPU up to the end of the flush: what the export of these steps cost, wherever it ran (the
+  // full collections that measured the heap after the run left out).
   const cpu = process.cpuUsage(cpuStart);
+  const rssFlushMb = rssMb();
   const heapAfter = settledHeapMb();
 
   samples.sort();
@@ -225,11 +250,14 @@ async function measurePaced({ name, warmup: askedWarmup, rate, ms }) {
     pipelines: total,
     warmup,
     usPerStep: totalNs / 1e3 / steps,
-    cpuUsPerStep: (cpu.user + cpu.system) / steps,
+    cpuUsPerStep: (cpu.user + cpu.system - run.cpuUs) / steps,
     p50Us: percentile(samples, 0.5) / 1e3,
     p99Us: percentile(samples, 0.99) / 1e3,
     p999Us: percentile(samples, 0.999) / 1e3,
     heapDeltaMb: heapAfter - heapBefore,
+    heapRunDeltaMb: run.heapMb - heapBefore,
+    rssRunMb: run.rssMb,
+    rssFlushMb,
     flushMs,
     created: (warmup + total) * STEPS_PER_PIPELINE,
     delivered: running.delivered ? running.delivered() : null,
