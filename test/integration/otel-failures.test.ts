@@ -329,6 +329,9 @@ describe('a collector that is away for a while', () => {
     expect(later.length).toBeGreaterThan(1);
     for (let i = 1; i < later.length; i++) expect(later[i]! - later[i - 1]!).toBeGreaterThanOrEqual(250);
     expect(otelStats(tracer)).toMatchObject({ received: 50, exported: 0, dropped: {} });
+    // Shut down here, while this file's handler collects the timeouts that shutdown meets.
+    await tracer.shutdown({ timeoutMs: 2_000 });
+    expect(reports.map((r) => r.source)).toContain('plugin:otel.export');
   });
 
   it('counts held spans against the queue bound, so memory stays bounded', async () => {
