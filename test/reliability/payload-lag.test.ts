@@ -44,7 +44,7 @@ describe('event-loop lag with large payloads', () => {
     expect(result.timedOut).toBe(false);
     expect(result.errors.filter((e) => e.startsWith('request'))).toEqual([]);
     // A 2.5 MB JSON.stringify alone takes ~10 ms here; the plugins must never do that work in one turn.
-    expect(traced.p99).toBeLessThan(untraced.p99 + 5);
+    expect(traced.p99).toBeLessThan(untraced.p99 + p.p99SlackMs);
     // Before slices were bounded by time (8 ms) as well as by count, this was 110–180 ms here.
     expect(traced.max).toBeLessThan(Math.max(80, untraced.max * 2));
     for (const s of result.stats.plugins) {
