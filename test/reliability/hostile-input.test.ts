@@ -17,6 +17,7 @@ import { exportingPlugins, localPlugins } from './support/plugins.js';
 import { PROFILE } from './support/profile.js';
 import { ms, report } from './support/report.js';
 import { DeliveryLedger, PLUGINS, pluginOfSpan, seqOfRun, seqOfSpan } from './support/sinks.js';
+import { longestTurn } from './support/turns.js';
 
 let otlp: OtlpReceiver;
 let langsmith: LangSmithReceiver;
@@ -280,61 +281,55 @@ describe('content lists too long to walk', () => {
       await tracer.flush({ timeoutMs: 30_000 });
     }
     const warmup = memory.steps.length;
-    let last = performance.now();
-    let longest = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-    }, 1);
-    const started = performance.now();
-    // Each step is flushed on its own: a turn then holds one step's export by every plugin.
-    await tracer.llm(
-      {
-        model: 'gpt-4o',
-        provider: 'openai',
-        inputMessages: [{ role: 'user', content: long as never }],
-        tools: tools as never,
-      },
-      async () => 'ok',
-    );
-    await tracer.flush({ timeoutMs: 30_000 });
-    await tracer.llm(
-      {
-        model: 'gpt-4o',
-        provider: 'openai',
-        systemInstructions: sparse as never,
-        inputMessages: [
-          { role: 'user', content: buffer as never },
-          { role: 'user', content: sparse as never, toolCalls: sparse as never },
-        ],
-        tools: sparse as never,
-      },
-      async (s) => {
-        s.update({ toolCalls: sparse as never });
-        return 'ok';
-      },
-    );
-    await tracer.flush({ timeoutMs: 30_000 });
-    await tracer.llm({ model: 'gpt-4o', inputMessages: sparse as never }, async (s) => {
-      s.update({ outputMessages: sparse as never });
-      return 'ok';
-    });
-    await tracer.flush({ timeoutMs: 30_000 });
-    await tracer.retrieval({ query: 'q', documents: sparse as never }, async () => 'ok');
-    await tracer.flush({ timeoutMs: 30_000 });
-    await tracer.rerank({ query: 'q', documents: sparse as never }, async (s) => {
-      s.update({ rerankedDocuments: sparse as never });
-      return 'ok';
-    });
-    await tracer.flush({ timeoutMs: 30_000 });
-    await tracer.embedding({ model: 'e', texts: sparse as never }, async () => sparse);
-    await tracer.flush({ timeoutMs: 30_000 });
-    await tracer.prompt({ name: 'p', messages: sparse as never }, async () => 'ok');
     const steps = 7;
-    const flushed = await tracer.flush({ timeoutMs: 30_000 });
+    const started = performance.now();
+    const { result: flushed, longest } = await longestTurn(async () => {
+      // Each step is flushed on its own: a turn then holds one step's export by every plugin.
+      await tracer.llm(
+        {
+          model: 'gpt-4o',
+          provider: 'openai',
+          inputMessages: [{ role: 'user', content: long as never }],
+          tools: tools as never,
+        },
+        async () => 'ok',
+      );
+      await tracer.flush({ timeoutMs: 30_000 });
+      await tracer.llm(
+        {
+          model: 'gpt-4o',
+          provider: 'openai',
+          systemInstructions: sparse as never,
+          inputMessages: [
+            { role: 'user', content: buffer as never },
+            { role: 'user', content: sparse as never, toolCalls: sparse as never },
+          ],
+          tools: sparse as never,
+        },
+        async (s) => {
+          s.update({ toolCalls: sparse as never });
+          return 'ok';
+        },
+      );
+      await tracer.flush({ timeoutMs: 30_000 });
+      await tracer.llm({ model: 'gpt-4o', inputMessages: sparse as never }, async (s) => {
+        s.update({ outputMessages: sparse as never });
+        return 'ok';
+      });
+      await tracer.flush({ timeoutMs: 30_000 });
+      await tracer.retrieval({ query: 'q', documents: sparse as never }, async () => 'ok');
+      await tracer.flush({ timeoutMs: 30_000 });
+      await tracer.rerank({ query: 'q', documents: sparse as never }, async (s) => {
+        s.update({ rerankedDocuments: sparse as never });
+        return 'ok';
+      });
+      await tracer.flush({ timeoutMs: 30_000 });
+      await tracer.embedding({ model: 'e', texts: sparse as never }, async () => sparse);
+      await tracer.flush({ timeoutMs: 30_000 });
+      await tracer.prompt({ name: 'p', messages: sparse as never }, async () => 'ok');
+      return tracer.flush({ timeoutMs: 30_000 });
+    });
     const elapsed = performance.now() - started;
-    clearInterval(timer);
 
     const stats = tracer.stats().plugins;
     report(

@@ -11,6 +11,7 @@ import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.j
 import { describeAccounts, identityGap } from './support/accounting.js';
 import { exportingPlugins, KEYS, pause } from './support/plugins.js';
 import { ms, report } from './support/report.js';
+import { longestTurn } from './support/turns.js';
 
 const MiB = 2 ** 20;
 const closers: Array<() => Promise<unknown>> = [];
@@ -38,22 +39,6 @@ function tracerWith(
   const tracer = createTracer({ flushOnExit: false, onError: () => undefined, plugins });
   closers.push(() => tracer.shutdown({ timeoutMs: 2_000 }));
   return tracer;
-}
-
-/** Longest event-loop turn while `fn` runs (1 ms timer). */
-async function longestTurn<T>(fn: () => Promise<T>): Promise<{ result: T; longest: number }> {
-  let last = performance.now();
-  let longest = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    longest = Math.max(longest, now - last);
-    last = now;
-  }, 1);
-  try {
-    return { result: await fn(), longest };
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 const requestBytes = (r: { requests: Array<{ body: Buffer }> }) =>
