@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * Runs every contender in its own child processes, rounds alternated, and prints and writes
- * the medians. `--smoke`: one short round each, exit code 1 if a contender throws or delivers
- * fewer steps than it created.
+ * the medians. `--smoke`: one short round each, exit code 1 if a contender throws or a spanchain
+ * contender delivers fewer steps than it created (a peer that does is only reported).
  *
  * Knobs: BENCH_ROUNDS (9), BENCH_PIPELINES (100000), BENCH_WARMUP (10000), BENCH_ONLY (a comma list
  * of contenders; the baseline always runs); for the paced phase BENCH_RATE (50000 steps/s),
@@ -317,7 +317,11 @@ console.log(`wrote ${fileURLToPath(file)}`);
 if (smoke) {
   for (const peer of peers) {
     if (peer.delivered !== null && peer.delivered < peer.created) {
-      failures.push(`${peer.name}: delivered ${peer.delivered} of ${peer.created} steps`);
+      const line = `${peer.name}: delivered ${peer.delivered} of ${peer.created} steps`;
+      // A peer library losing steps (its own exporter's queue) is reported, not a failure of
+      // this project's check: the smoke run guards spanchain's contenders.
+      if (peer.name.startsWith('spanchain-')) failures.push(line);
+      else console.warn(`note: ${line}`);
     }
   }
 }
