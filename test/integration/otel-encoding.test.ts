@@ -33,6 +33,37 @@ function decodedSpans(r: OtlpReceiver, encoder: string): Map<string, Obj> {
   return spans;
 }
 
+/** Two plugins on one tracer: spanchain's encoder and the SDK's, to the same receiver. */
+function bothEncoders(r: OtlpReceiver) {
+  const common = { metrics: false, captureContent: true } as const;
+  const ours = otel({
+    ...common,
+    name: 'ours',
+    endpoint: r.httpUrl,
+    headers: { 'x-encoder': 'spanchain' },
+    batch: { scheduledDelayMillis: 10 },
+  });
+  const sdk = otel({
+    ...common,
+    name: 'sdk',
+    spanProcessors: [
+      new BatchSpanProcessor(
+        new OTLPTraceExporter({ url: `${r.httpUrl}/v1/traces`, headers: { 'x-encoder': 'sdk' } }),
+        { scheduledDelayMillis: 10 },
+      ),
+    ],
+  });
+  return createTracer({ serviceName: 'encoding', plugins: [ours, sdk], flushOnExit: false });
+}
+
+function expectSameSpans(r: OtlpReceiver, count: number): void {
+  const mine = decodedSpans(r, 'spanchain');
+  const theirs = decodedSpans(r, 'sdk');
+  expect(mine.size).toBe(count);
+  expect([...mine.keys()].sort()).toEqual([...theirs.keys()].sort());
+  for (const [id, decoded] of mine) expect(decoded, id).toEqual(theirs.get(id));
+}
+
 describe('the plugin’s OTLP/protobuf encoding', () => {
   it('decodes to exactly what the SDK’s serializer produces for the same spans', async () => {
     const r = await startOtlpReceiver({ grpc: false });
@@ -104,5 +135,57 @@ describe('the plugin’s OTLP/protobuf encoding', () => {
     // The batch really went out in few requests (sliced encoding, one message).
     const requests = r.requests.filter((q) => q.headers['x-encoder'] === 'spanchain');
     expect(requests.length).toBeLessThan(10);
+  });
+
+  it('agrees on interleaved traces, trace state, text at every length boundary and thousands of distinct keys', async () => {
+    const r = await startOtlpReceiver({ grpc: false });
+    receiver = r;
+    const tracer = bothEncoders(r);
+    // Texts around the encoder's length cases: one-byte and two-byte varint lengths, ASCII and
+    // not, a short text whose UTF-8 length needs two bytes, a long one measured first.
+    const texts = [
+      'x'.repeat(63),
+      'x'.repeat(64),
+      'x'.repeat(127),
+      'x'.repeat(128),
+      `é${'x'.repeat(70)}`, // 71 units, 72 bytes: one-byte length after all
+      'é'.repeat(100), // 100 units, 200 bytes
+      '🚀'.repeat(40), // surrogate pairs
+      'x'.repeat(5460),
+      'x'.repeat(5461),
+      `${'é'.repeat(6000)}`, // measured first: longer than two varint bytes may hold in the worst case
+      'x'.repeat(20_000),
+    ];
+    // Two traces whose steps end in turn, so their spans alternate in the batch (the trace and
+    // parent ids written last are reused only when they match).
+    const trace = (label: string, parent?: string) =>
+      tracer.chain({ name: `root-${label}`, ...(parent ? { parent } : {}) }, async () => {
+        for (let i = 0; i < texts.length; i++) {
+          await tracer.custom({ name: `${label}-${i}`, input: texts[i] }, async () => {
+            await new Promise((resolve) => setImmediate(resolve));
+            return texts[texts.length - 1 - i];
+          });
+        }
+      });
+    await Promise.all([trace('a'), trace('b', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')]);
+    // A continued trace with a trace state (encoded through the span's own context).
+    await tracer.custom(
+      {
+        name: 'with-state',
+        parent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        attributes: { 'app.note': 'state' },
+      },
+      async () => 1,
+    );
+    // More distinct attribute keys than the encoder keeps encoded (2,048): the rest are written
+    // as they come, and the spans must not differ.
+    for (let i = 0; i < 30; i++) {
+      const metadata: Record<string, number> = {};
+      for (let k = 0; k < 100; k++) metadata[`key_${i}_${k}`] = k;
+      await tracer.custom({ name: `keys-${i}`, metadata }, async () => i);
+    }
+    await tracer.flush();
+    await tracer.shutdown();
+    expectSameSpans(r, 2 * (texts.length + 1) + 1 + 30);
   });
 });

@@ -214,6 +214,10 @@ export class AttributeWriter {
 
   /** Content as text always: a string as it is, anything else as JSON, within the budgets. */
   text(key: string, value: unknown, field?: string): void {
+    if (typeof value === 'string' && value.length <= this.budgets.maxString) {
+      this.attributes[key] = value;
+      return;
+    }
     const { text, truncated } = safeStringify(value, this.limits);
     this.attributes[key] = text;
     if (truncated && field !== undefined) this.noteCut(field);

@@ -549,6 +549,46 @@ describe('attribute cache', () => {
     expect(points[0]!.value.count).toBe(50);
   });
 
+  it('counts each combination under its own attributes when consecutive steps of a kind differ in any field', async () => {
+    const { metrics, collect } = setup();
+    // Each field in turn differs from the step before (of the same kind), then goes back.
+    const variants: Array<Partial<StepOf<'llm'>>> = [
+      { provider: 'openai', model: 'gpt-4o' },
+      { provider: 'openai', model: 'gpt-4o-mini' },
+      { provider: 'anthropic', model: 'gpt-4o' },
+      { provider: 'openai', model: 'gpt-4o', responseModel: 'gpt-4o-2024' },
+      { provider: 'openai', model: 'gpt-4o', serverAddress: 'api.example', serverPort: 443 },
+      { provider: 'openai', model: 'gpt-4o', serverAddress: 'api.example', serverPort: 8443 },
+      { provider: 'openai', model: 'gpt-4o', status: 'error', error: { type: 'TimeoutError', message: 'x' } },
+      { provider: 'openai', model: 'gpt-4o' },
+    ];
+    for (const fields of variants) {
+      metrics.record(makeStep('llm', fields));
+      // Another kind in between must not disturb the llm steps' combination.
+      metrics.record(makeStep('tool', { toolName: 't' }));
+    }
+    const durations = histogramPoints(await collect(), 'gen_ai.client.operation.duration');
+    const chat = durations.filter((p) => p.attributes['gen_ai.operation.name'] === 'chat');
+    expect(chat).toHaveLength(7);
+    const count = (attributes: Record<string, unknown>) =>
+      chat.find((p) => JSON.stringify(p.attributes) === JSON.stringify(attributes))?.value.count;
+    const base = {
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o',
+    };
+    expect(count(base)).toBe(2);
+    expect(count({ ...base, 'gen_ai.request.model': 'gpt-4o-mini' })).toBe(1);
+    expect(count({ ...base, 'gen_ai.provider.name': 'anthropic' })).toBe(1);
+    expect(count({ ...base, 'gen_ai.response.model': 'gpt-4o-2024' })).toBe(1);
+    expect(count({ ...base, 'server.address': 'api.example', 'server.port': 443 })).toBe(1);
+    expect(count({ ...base, 'server.address': 'api.example', 'server.port': 8443 })).toBe(1);
+    expect(count({ ...base, 'error.type': 'TimeoutError' })).toBe(1);
+    expect(durations.find((p) => p.attributes['gen_ai.operation.name'] === 'execute_tool')?.value.count).toBe(
+      8,
+    );
+  });
+
   it('stays bounded and still counts every step past the bound, under the overflow set', async () => {
     const { metrics, collect } = setup();
     for (let i = 0; i < 1200; i++)

@@ -105,6 +105,19 @@ interface AttributeEntry {
   output?: Attributes;
 }
 
+/** What a step kind's last metric attributes were made of, and the sets made from them. */
+interface KindMemo {
+  operation: string | undefined;
+  provider: string | undefined;
+  requestModel: string | undefined;
+  responseModel: string | undefined;
+  serverAddress: string | undefined;
+  serverPort: number | undefined;
+  errorType: string | undefined;
+  entry: AttributeEntry;
+}
+const MAX_MEMO_KINDS = 64;
+
 const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ 'otel.metric.overflow': true });
 const OVERFLOW: AttributeEntry = {
   duration: OVERFLOW_ATTRIBUTES,
@@ -178,6 +191,8 @@ export class GenAiMetrics extends SignalSink {
   private readonly stepDuration: HistogramLike;
   private readonly operationName: ((step: Step) => string | undefined) | undefined;
   private readonly cache = new Map<string, AttributeEntry>();
+  /** The last combination seen per step kind (kinds are the app's strings: bounded). */
+  private readonly lastByKind = new Map<string, KindMemo>();
   private recordedCount = 0;
 
   constructor(options: GenAiMetricsOptions) {
@@ -222,7 +237,13 @@ export class GenAiMetrics extends SignalSink {
 
   /** Records the metrics of one ended step. Cheap; never throws. */
   record(step: Step): void {
-    if (this.guard(() => this.recordStep(step))) this.recordedCount++;
+    if (this.closed) return;
+    try {
+      this.recordStep(step);
+      this.recordedCount++;
+    } catch (error) {
+      this.failed(error);
+    }
   }
 
   stats(): GenAiMetricsStats {
@@ -239,6 +260,7 @@ export class GenAiMetrics extends SignalSink {
    */
   override shutdown(options: { timeoutMillis?: number } = {}): Promise<SignalResult> {
     this.cache.clear();
+    this.lastByKind.clear();
     return super.shutdown(options);
   }
 
@@ -308,6 +330,56 @@ export class GenAiMetrics extends SignalSink {
     const serverPort = serverAddress !== undefined ? port(model?.serverPort) : undefined;
     const errorType = step.status === 'error' ? errorTypeOf(step) : undefined;
 
+    // Steps of one kind nearly always repeat the last combination: compared field by field (the
+    // same strings, mostly the same objects), that skips building and hashing the key.
+    const last = this.lastByKind.get(kind);
+    if (
+      last !== undefined &&
+      last.operation === operation &&
+      last.provider === provider &&
+      last.requestModel === requestModel &&
+      last.responseModel === responseModel &&
+      last.serverAddress === serverAddress &&
+      last.serverPort === serverPort &&
+      last.errorType === errorType
+    ) {
+      return last.entry;
+    }
+    const entry = this.entryFor(
+      kind,
+      operation,
+      provider,
+      requestModel,
+      responseModel,
+      serverAddress,
+      serverPort,
+      errorType,
+    );
+    if (entry !== OVERFLOW && (this.lastByKind.size < MAX_MEMO_KINDS || this.lastByKind.has(kind))) {
+      this.lastByKind.set(kind, {
+        operation,
+        provider,
+        requestModel,
+        responseModel,
+        serverAddress,
+        serverPort,
+        errorType,
+        entry,
+      });
+    }
+    return entry;
+  }
+
+  private entryFor(
+    kind: string,
+    operation: string | undefined,
+    provider: string | undefined,
+    requestModel: string | undefined,
+    responseModel: string | undefined,
+    serverAddress: string | undefined,
+    serverPort: number | undefined,
+    errorType: string | undefined,
+  ): AttributeEntry {
     const key = `${kind}\u001f${operation ?? ''}\u001f${provider ?? ''}\u001f${requestModel ?? ''}\u001f${
       responseModel ?? ''
     }\u001f${serverAddress ?? ''}\u001f${serverPort ?? ''}\u001f${errorType ?? ''}`;

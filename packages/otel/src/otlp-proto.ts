@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { Attributes, AttributeValue, HrTime, Link } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import { Writer } from './proto-writer.js';
+import { StepSpan } from './step-span.js';
 
 // Tags: (field number << 3) | wire type (0 varint, 1 64-bit, 2 length-delimited, 5 32-bit).
 const Tag = {
@@ -84,7 +85,22 @@ const TWO_32 = 0x100000000;
  * intermediate stays below 2⁵³ and exact (seconds < 2³¹, nanos < 10⁹).
  */
 function writeFixed64Time(w: Writer, tag: number, time: HrTime): void {
-  const [seconds, nanos] = time;
+  writeFixed64Parts(w, tag, time[0], time[1]);
+}
+
+/** Epoch milliseconds (sub-millisecond precision, as steps keep them) as a fixed64 of nanoseconds. */
+function writeFixed64Ms(w: Writer, tag: number, ms: number): void {
+  let seconds = Math.floor(ms / 1000);
+  let nanos = Math.round((ms - seconds * 1000) * 1e6);
+  // Rounding can carry a full second (as `toHrTime` does).
+  if (nanos >= 1e9) {
+    seconds += 1;
+    nanos -= 1e9;
+  }
+  writeFixed64Parts(w, tag, seconds, nanos);
+}
+
+function writeFixed64Parts(w: Writer, tag: number, seconds: number, nanos: number): void {
   const high16 = Math.floor(seconds / TWO_16);
   const low16 = seconds - high16 * TWO_16;
   const x = low16 * 1e9 + nanos; // < 2⁴⁷
@@ -125,12 +141,42 @@ function writeAnyValue(w: Writer, value: unknown): void {
   }
 }
 
+/**
+ * `KeyValue.key` fields, encoded once per key (tag, length, UTF-8): spans repeat the same few
+ * dozen attribute names, and copying their bytes costs a quarter of writing them. Bounded, since
+ * keys can come from the app (metadata): once full, further keys are written each time.
+ */
+const KEYS = new Map<string, Uint8Array>();
+const MAX_CACHED_KEYS = 2048;
+
+function writeKey(w: Writer, key: string): void {
+  const cached = KEYS.get(key);
+  if (cached !== undefined) {
+    w.raw(cached);
+    return;
+  }
+  if (KEYS.size >= MAX_CACHED_KEYS || key.length > 256) {
+    w.uint32(Tag.Key).string(key);
+    return;
+  }
+  const bytes = Uint8Array.from(
+    Writer.create(key.length * 3 + 4)
+      .uint32(Tag.Key)
+      .string(key)
+      .finish(),
+  );
+  KEYS.set(key, bytes);
+  w.raw(bytes);
+}
+
 function writeAttributes(w: Writer, tag: number, attributes: Attributes | undefined): void {
   if (!attributes) return;
   for (const key of Object.keys(attributes)) {
     const value: AttributeValue | undefined = attributes[key];
     if (value === undefined || value === null) continue;
-    w.uint32(tag).fork().uint32(Tag.Key).string(key).uint32(Tag.Value).fork();
+    w.uint32(tag).fork();
+    writeKey(w, key);
+    w.uint32(Tag.Value).fork();
     writeAnyValue(w, value);
     w.ldelim().ldelim();
   }
@@ -139,6 +185,37 @@ function writeAttributes(w: Writer, tag: number, attributes: Attributes | undefi
 function writeId(w: Writer, tag: number, hex: string | undefined): void {
   if (hex) w.uint32(tag).hex(hex);
 }
+
+/**
+ * The last id written under one tag and its field's bytes: spans of a trace follow each other in
+ * a batch and share their trace id, siblings share their parent's span id.
+ */
+class IdMemo {
+  private id = '';
+  private readonly bytes: Uint8Array;
+  constructor(
+    private readonly tag: number,
+    idBytes: number,
+  ) {
+    this.bytes = new Uint8Array(2 + idBytes);
+  }
+
+  write(w: Writer, hex: string | undefined): void {
+    if (!hex) return;
+    if (hex === this.id) {
+      w.raw(this.bytes);
+      return;
+    }
+    const start = w.length;
+    w.uint32(this.tag).hex(hex);
+    if (w.length - start === this.bytes.length) {
+      w.copyTo(this.bytes, start);
+      this.id = hex;
+    }
+  }
+}
+const TRACE_IDS = new IdMemo(Tag.TraceId, 16);
+const PARENT_IDS = new IdMemo(Tag.ParentSpanId, 8);
 
 function writeEvent(w: Writer, event: TimedEvent): void {
   w.uint32(Tag.Events).fork();
@@ -162,8 +239,45 @@ function writeLink(w: Writer, link: Link): void {
   w.ldelim();
 }
 
+/**
+ * A step's span, read from the step and its mapped data directly: the `ReadableSpan` getters
+ * make an object or array for every context, time and event, which this skips.
+ */
+function writeStepSpan(w: Writer, span: StepSpan): void {
+  const { step } = span;
+  const data = span.mapped();
+  TRACE_IDS.write(w, step.traceId);
+  writeId(w, Tag.SpanId, step.spanId);
+  const parent = span.parentSpanContext;
+  PARENT_IDS.write(w, parent?.spanId);
+  w.uint32(Tag.Name).string(data.name);
+  w.uint32(Tag.Kind).uint32(data.kind + 1);
+  writeFixed64Ms(w, Tag.StartTime, step.startTime);
+  writeFixed64Ms(w, Tag.EndTime, step.endTime ?? step.startTime);
+  writeAttributes(w, Tag.Attributes, data.attributes);
+  for (const event of data.events) {
+    w.uint32(Tag.Events).fork();
+    writeFixed64Ms(w, Tag.EventTime, event.time);
+    w.uint32(Tag.EventName).string(event.name);
+    writeAttributes(w, Tag.EventAttributes, event.attributes);
+    w.ldelim();
+  }
+  const { status } = data;
+  w.uint32(Tag.Status).fork();
+  if (status.message) w.uint32(Tag.StatusMessage).string(status.message);
+  if (status.code) w.uint32(Tag.StatusCode).uint32(status.code);
+  w.ldelim();
+  const flags = ((step.traceFlags | 1) & 0xff) | HAS_IS_REMOTE | (parent?.isRemote ? IS_REMOTE : 0);
+  w.uint32(Tag.Flags).fixed32(flags);
+}
+
 /** One `Span` message, without its own tag and length. */
 export function writeSpan(w: Writer, span: ReadableSpan): void {
+  // A trace state goes through the SDK's parser (as the generic path does), so only spans without one take the short path.
+  if (span instanceof StepSpan && span.step.traceState === undefined) {
+    writeStepSpan(w, span);
+    return;
+  }
   const context = span.spanContext();
   writeId(w, Tag.TraceId, context.traceId);
   writeId(w, Tag.SpanId, context.spanId);
@@ -250,7 +364,7 @@ export async function encodeTraceRequest(spans: readonly ReadableSpan[], slice =
         group = scopes.get(scopeKey);
         if (group === undefined) {
           // About what a span with some content takes: most batches then never regrow.
-          group = { span, writer: Writer.create(Math.min(spans.length * 1536, 8 * 2 ** 20)) };
+          group = { span, writer: takeWriter(Math.min(spans.length * 1536, 8 * 2 ** 20)) };
           scopes.set(scopeKey, group);
         }
         lastResource = span.resource;
@@ -263,7 +377,31 @@ export async function encodeTraceRequest(spans: readonly ReadableSpan[], slice =
     }
     start = i;
   }
-  return assemble(resources);
+  try {
+    return assemble(resources);
+  } finally {
+    for (const scopes of resources.values()) for (const group of scopes.values()) releaseWriter(group.writer);
+  }
+}
+
+/**
+ * Span writers kept between batches: a new buffer of a batch's size is fresh memory the kernel
+ * must map page by page as it is first written, on every batch. `assemble` copies the bytes out,
+ * so a writer is free again once the request is assembled. Bounded in count and size.
+ */
+const FREE_WRITERS: Writer[] = [];
+const MAX_FREE_WRITERS = 4;
+const MAX_KEPT_WRITER_BYTES = 4 * 2 ** 20;
+
+function takeWriter(capacity: number): Writer {
+  const writer = FREE_WRITERS.pop();
+  return writer !== undefined ? writer.reset() : Writer.create(capacity);
+}
+
+function releaseWriter(writer: Writer): void {
+  if (FREE_WRITERS.length < MAX_FREE_WRITERS && writer.capacity <= MAX_KEPT_WRITER_BYTES) {
+    FREE_WRITERS.push(writer.reset());
+  }
 }
 
 /** The request around the encoded spans: lengths are known now, so headers are written last. */

@@ -11,6 +11,9 @@ for (let i = 0; i < 6; i++) {
   HEX[65 + i] = 10 + i;
 }
 
+/** Texts shorter than this (UTF-16 units) have a UTF-8 length below 2¹⁴: two varint bytes. */
+const MAX_TWO_BYTE_CHARS = Math.floor((2 ** 14 - 1) / 3);
+
 /** Protobuf writer over one growing buffer; nested messages through `fork()` / `ldelim()`. */
 export class Writer {
   private buf: Buffer;
@@ -83,7 +86,7 @@ export class Writer {
 
   string(value: string): this {
     const n = value.length;
-    // Short ASCII strings (attribute keys, names, models) are copied here: cheaper than the
+    // Short ASCII strings (names, models, enum values) are copied here: cheaper than the
     // native writer's call for a few bytes. Anything else goes through it.
     if (n < 64) {
       this.ensure(n + 1);
@@ -101,10 +104,44 @@ export class Writer {
         return this;
       }
     }
+    if (n < MAX_TWO_BYTE_CHARS) {
+      // At most 3 UTF-8 bytes per UTF-16 unit, so the length fits two varint bytes: the text is
+      // written after them in one pass, without measuring it first (a second pass over it).
+      this.ensure(2 + n * 3);
+      const start = this.pos;
+      const length = this.buf.write(value, start + 2, 'utf8');
+      if (length < 0x80) {
+        // Only a short non-ASCII text: its length takes one byte.
+        this.buf.copyWithin(start + 1, start + 2, start + 2 + length);
+        this.buf[start] = length;
+        this.pos = start + 1 + length;
+      } else {
+        this.buf[start] = (length & 0x7f) | 0x80;
+        this.buf[start + 1] = length >>> 7;
+        this.pos = start + 2 + length;
+      }
+      return this;
+    }
     const length = Buffer.byteLength(value, 'utf8');
     this.uint32(length);
     this.ensure(length);
     this.pos += this.buf.write(value, this.pos, length, 'utf8');
+    return this;
+  }
+
+  /** Bytes as they are (a field encoded once and kept, such as an attribute key). */
+  raw(bytes: Uint8Array): this {
+    const n = bytes.length;
+    this.ensure(n);
+    if (n <= 32) {
+      const buf = this.buf;
+      let pos = this.pos;
+      for (let i = 0; i < n; i++) buf[pos++] = bytes[i] as number;
+      this.pos = pos;
+    } else {
+      this.buf.set(bytes, this.pos);
+      this.pos += n;
+    }
     return this;
   }
 
@@ -152,6 +189,28 @@ export class Writer {
     this.pos = at;
     this.uint32(length);
     this.pos = end;
+    return this;
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.pos;
+  }
+
+  /** Copies `target.length` bytes written from `start` on into `target`. */
+  copyTo(target: Uint8Array, start: number): void {
+    this.buf.copy(target, 0, start, start + target.length);
+  }
+
+  /** Bytes the buffer holds before it must grow. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  /** Starts over on the same buffer (what `finish()` returned is overwritten). */
+  reset(): this {
+    this.pos = 0;
+    this.open.length = 0;
     return this;
   }
 

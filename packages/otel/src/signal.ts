@@ -63,13 +63,18 @@ export abstract class SignalSink {
       fn();
       return true;
     } catch (error) {
-      this.failureCount++;
-      if (this.onError) {
-        try {
-          this.onError(error);
-        } catch {}
-      }
+      this.failed(error);
       return false;
+    }
+  }
+
+  /** Counts and reports a failure to record; never throws. */
+  protected failed(error: unknown): void {
+    this.failureCount++;
+    if (this.onError) {
+      try {
+        this.onError(error);
+      } catch {}
     }
   }
 

@@ -106,7 +106,8 @@ export class StepSpan implements ReadableSpan {
     private readonly onMapError?: (error: unknown) => void,
   ) {}
 
-  private mapped(): SpanData {
+  /** The step's span data: the mapping runs on the first call (of this or any span getter). */
+  mapped(): SpanData {
     if (this.data === undefined) {
       this.data = mapSafely(this.mapper, this.step, this.options, this.onMapError);
       let extra: Attributes | undefined;
@@ -144,7 +145,7 @@ export class StepSpan implements ReadableSpan {
     }));
   }
 
-  spanContext = (): SpanContext => {
+  spanContext(): SpanContext {
     const { step } = this;
     const context: SpanContext = {
       traceId: step.traceId,
@@ -153,7 +154,7 @@ export class StepSpan implements ReadableSpan {
     };
     if (step.traceState) context.traceState = new TraceState(step.traceState);
     return context;
-  };
+  }
 
   get parentSpanContext(): SpanContext | undefined {
     const { step } = this;
