@@ -12,6 +12,8 @@ import { median } from './stats.mjs';
  * @property {number} overheadUsPerStep usPerStep − the baseline's usPerStep
  * @property {number} cpuUsPerStep
  * @property {number} cpuOverheadUsPerStep cpuUsPerStep − the baseline's cpuUsPerStep
+ * @property {number | null} mainCpuUsPerStep the main thread's CPU time alone (Linux; null elsewhere)
+ * @property {number | null} mainCpuOverheadUsPerStep mainCpuUsPerStep − the baseline's
  * @property {number} p50Us latency of one pipeline (5 steps)
  * @property {number} p99Us
  * @property {number} p999Us
@@ -40,9 +42,16 @@ export function summarise(rounds, descriptions, baseline) {
   const mid = (results, pick) => median(results.map(pick));
   const base = mid(rounds.get(baseline) ?? [], (r) => r.usPerStep);
   const cpuBase = mid(rounds.get(baseline) ?? [], (r) => r.cpuUsPerStep);
+  /** @param {import('./worker.mjs').RoundResult[]} results */
+  const mainOf = (results) =>
+    results.length > 0 && results.every((r) => typeof r.mainCpuUsPerStep === 'number')
+      ? mid(results, (r) => /** @type {number} */ (r.mainCpuUsPerStep))
+      : null;
+  const mainBase = mainOf(rounds.get(baseline) ?? []);
   return [...rounds].map(([name, results]) => {
     const usPerStep = mid(results, (r) => r.usPerStep);
     const cpuUsPerStep = mid(results, (r) => r.cpuUsPerStep);
+    const mainCpuUsPerStep = mainOf(results);
     const delivered = results.some((r) => r.delivered === null)
       ? null
       : results.reduce((n, r) => n + /** @type {number} */ (r.delivered), 0);
@@ -53,6 +62,9 @@ export function summarise(rounds, descriptions, baseline) {
       overheadUsPerStep: usPerStep - base,
       cpuUsPerStep,
       cpuOverheadUsPerStep: cpuUsPerStep - cpuBase,
+      mainCpuUsPerStep,
+      mainCpuOverheadUsPerStep:
+        mainCpuUsPerStep === null || mainBase === null ? null : mainCpuUsPerStep - mainBase,
       p50Us: mid(results, (r) => r.p50Us),
       p99Us: mid(results, (r) => r.p99Us),
       p999Us: mid(results, (r) => r.p999Us),
@@ -114,10 +126,20 @@ const COLUMNS = [
 const PACED_COLUMNS = [
   { title: 'contender', left: true, cell: (p) => p.name },
   { title: 'steps/s', cell: (p) => fixed(p.achievedRate ?? Number.NaN, 0) },
+  ...COLUMNS.filter((c) => ['CPU µs/step', 'CPU overhead'].includes(c.title)),
+  // What the app's own thread spends: the OTLP target is about this (GC helpers, libuv's pool and
+  // any worker thread run beside it).
+  {
+    title: 'main-thread overhead',
+    cell: (p, b) =>
+      p.name === b
+        ? '(baseline)'
+        : p.mainCpuOverheadUsPerStep === null
+          ? '—'
+          : signed(p.mainCpuOverheadUsPerStep, 3),
+  },
   ...COLUMNS.filter((c) =>
     [
-      'CPU µs/step',
-      'CPU overhead',
       'p50 µs',
       'p99 µs',
       'p99.9 µs',

@@ -218,6 +218,8 @@ const output = {
     overheadUsPerStep: `usPerStep − ${BASELINE} usPerStep`,
     cpuUsPerStep:
       'process CPU time (user + system, all threads, so GC helpers count) of the measured loop / steps; median',
+    mainCpuUsPerStep:
+      'CPU time of the main thread alone (Linux scheduler clock, /proc/self/task/<pid>/schedstat) / steps; median; null elsewhere',
     latency: 'per pipeline (5 steps), nearest-rank percentiles within a round; median across rounds',
     heapDeltaMb: 'heap used after the measured loop and a flush − before it, each after a full GC; median',
     heapRunDeltaMb:
@@ -263,12 +265,15 @@ console.log(
 for (const target of smoke ? [] : TARGETS) {
   const peer = (target.paced ? paced : peers).find((p) => p.name === target.contender);
   if (!peer) continue;
-  // Paced, wall time is the pacing: the cost is the CPU time, export included.
-  const overhead = target.paced ? peer.cpuOverheadUsPerStep : peer.overheadUsPerStep;
+  // Paced, wall time is the pacing: the cost is the CPU time, export included. The OTLP target
+  // is the main thread's ("main-thread cost"); where that clock is missing, the whole process's.
+  const mainOverhead = peer.mainCpuOverheadUsPerStep;
+  const overhead = target.paced ? (mainOverhead ?? peer.cpuOverheadUsPerStep) : peer.overheadUsPerStep;
   const met = overhead <= target.maxOverheadUsPerStep;
   console.log(
     target.paced
-      ? `${peer.name} (paced): +${overhead.toFixed(3)} CPU µs/step over ${BASELINE}, export included` +
+      ? `${peer.name} (paced): +${overhead.toFixed(3)} ${mainOverhead === null ? 'CPU' : 'main-thread CPU'} µs/step over ${BASELINE}, export included` +
+          `${mainOverhead === null ? '' : ` (whole process +${peer.cpuOverheadUsPerStep.toFixed(3)})`}` +
           ` — target ≤ ${target.maxOverheadUsPerStep} µs: ${met ? 'met' : 'NOT met'}`
       : `${peer.name}: +${peer.overheadUsPerStep.toFixed(3)} µs/step wall, +${peer.cpuOverheadUsPerStep.toFixed(3)} µs/step CPU over ${BASELINE}` +
           ` — target ≤ ${target.maxOverheadUsPerStep} µs: ${met ? 'met' : 'NOT met'}`,

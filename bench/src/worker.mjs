@@ -11,6 +11,7 @@
  * the event loop between ticks, as a server does: timers and sockets run, so background export
  * happens inside the measured time and drops show.
  */
+import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import { loadContender } from './contender.mjs';
 import { percentile } from './stats.mjs';
@@ -25,6 +26,7 @@ import { STEPS_PER_PIPELINE } from './workload.mjs';
  * @property {number} warmup pipelines run before measuring
  * @property {number} usPerStep wall time of the measured loop / (pipelines × 5)
  * @property {number} cpuUsPerStep CPU time (user + system, all threads) of the measured loop / (pipelines × 5)
+ * @property {number | null} [mainCpuUsPerStep] the same for the main thread alone (Linux; `null` elsewhere)
  * @property {number} p50Us
  * @property {number} p99Us
  * @property {number} p999Us
@@ -93,16 +95,41 @@ function capped(contender, pipelines, warmup) {
 
 const rssMb = () => process.memoryUsage().rss / 2 ** 20;
 
+const MAIN_THREAD_CLOCK = `/proc/self/task/${process.pid}/schedstat`;
+/**
+ * CPU time of the main thread alone, in µs: the time the app's own thread spends (JavaScript,
+ * synchronous socket writes, the GC's pauses), without GC helper threads, libuv's pool or a
+ * plugin's worker threads. Linux only (the scheduler's per-thread clock, ns); `null` elsewhere.
+ *
+ * @returns {number | null}
+ */
+function mainThreadCpuUs() {
+  try {
+    return Number(readFileSync(MAIN_THREAD_CLOCK, 'utf8').split(' ')[0]) / 1e3;
+  } catch {
+    return null;
+  }
+}
+
+/** @param {number | null} start @param {number} steps @param {number} [leftOut] µs not to count */
+function mainCpuPerStep(start, steps, leftOut = 0) {
+  const end = mainThreadCpuUs();
+  return start === null || end === null ? null : (end - start - leftOut) / steps;
+}
+
 /**
  * Heap and RSS at the end of a run, before its flush (heap after full collections), and the CPU
  * those collections took, which the caller leaves out of the run's CPU time.
  */
 function afterRun() {
   const cpuStart = process.cpuUsage();
+  const mainStart = mainThreadCpuUs();
   const heapMb = settledHeapMb();
   const rss = rssMb();
   const cpu = process.cpuUsage(cpuStart);
-  return { heapMb, rssMb: rss, cpuUs: cpu.user + cpu.system };
+  const mainEnd = mainThreadCpuUs();
+  const mainCpuUs = mainStart === null || mainEnd === null ? 0 : mainEnd - mainStart;
+  return { heapMb, rssMb: rss, cpuUs: cpu.user + cpu.system, mainCpuUs };
 }
 
 /** Heap in use after full collections, so garbage does not count as growth. */
@@ -128,6 +155,7 @@ async function measure({ name, pipelines: asked, warmup: askedWarmup }) {
   const heapBefore = settledHeapMb();
   const samples = new Float64Array(pipelines);
   const cpuStart = process.cpuUsage();
+  const mainStart = mainThreadCpuUs();
   const start = process.hrtime.bigint();
   for (let i = 0; i < pipelines; i++) {
     const begin = process.hrtime.bigint();
@@ -136,6 +164,7 @@ async function measure({ name, pipelines: asked, warmup: askedWarmup }) {
   }
   const totalNs = Number(process.hrtime.bigint() - start);
   const cpu = process.cpuUsage(cpuStart);
+  const mainCpuUsPerStep = mainCpuPerStep(mainStart, pipelines * STEPS_PER_PIPELINE);
   const run = afterRun();
   const flushStart = process.hrtime.bigint();
   await running.flush();
@@ -150,6 +179,7 @@ async function measure({ name, pipelines: asked, warmup: askedWarmup }) {
     warmup,
     usPerStep: totalNs / 1e3 / (pipelines * STEPS_PER_PIPELINE),
     cpuUsPerStep: (cpu.user + cpu.system) / (pipelines * STEPS_PER_PIPELINE),
+    mainCpuUsPerStep,
     p50Us: percentile(samples, 0.5) / 1e3,
     p99Us: percentile(samples, 0.99) / 1e3,
     p999Us: percentile(samples, 0.999) / 1e3,
@@ -218,6 +248,7 @@ async function measurePaced({ name, warmup: askedWarmup, rate, ms }) {
   const heapBefore = settledHeapMb();
   const samples = new Float64Array(total);
   const cpuStart = process.cpuUsage();
+  const mainStart = mainThreadCpuUs();
   const start = process.hrtime.bigint();
   let done = 0;
   while (done < total) {
@@ -240,17 +271,19 @@ async function measurePaced({ name, warmup: askedWarmup, rate, ms }) {
   // CPU up to the end of the flush: what the export of these steps cost, wherever it ran (the
   // full collections that measured the heap after the run left out).
   const cpu = process.cpuUsage(cpuStart);
+  const steps = total * STEPS_PER_PIPELINE;
+  const mainCpuUsPerStep = mainCpuPerStep(mainStart, steps, run.mainCpuUs);
   const rssFlushMb = rssMb();
   const heapAfter = settledHeapMb();
 
   samples.sort();
-  const steps = total * STEPS_PER_PIPELINE;
   return {
     name,
     pipelines: total,
     warmup,
     usPerStep: totalNs / 1e3 / steps,
     cpuUsPerStep: (cpu.user + cpu.system - run.cpuUs) / steps,
+    mainCpuUsPerStep,
     p50Us: percentile(samples, 0.5) / 1e3,
     p99Us: percentile(samples, 0.99) / 1e3,
     p999Us: percentile(samples, 0.999) / 1e3,
