@@ -160,8 +160,6 @@ function contentOf(step: Step, inputLists: ListBudget, outputLists: ListBudget) 
             : step.toolCalls && step.toolCalls.length > 0
               ? 'toolCalls'
               : 'output',
-        inputNames: [SEMCONV.inputMessages, SEMCONV.systemInstructions, SPANCHAIN.input],
-        outputNames: [SEMCONV.outputMessages, SPANCHAIN.output],
       };
     case 'embedding':
       return {
@@ -169,8 +167,6 @@ function contentOf(step: Step, inputLists: ListBudget, outputLists: ListBudget) 
         output: step.output,
         inputField: step.texts !== undefined ? 'texts' : 'input',
         outputField: 'output',
-        inputNames: [SPANCHAIN.embeddingTexts, SPANCHAIN.input],
-        outputNames: [SPANCHAIN.output],
       };
     case 'retrieval':
       return {
@@ -178,8 +174,6 @@ function contentOf(step: Step, inputLists: ListBudget, outputLists: ListBudget) 
         output: step.documents ?? step.output,
         inputField: step.query !== undefined ? 'query' : 'input',
         outputField: step.documents !== undefined ? 'documents' : 'output',
-        inputNames: [SEMCONV.retrievalQueryText, SPANCHAIN.input],
-        outputNames: [SEMCONV.retrievalDocuments, SPANCHAIN.output],
       };
     case 'rerank': {
       const given = step.query !== undefined || step.documents !== undefined;
@@ -188,8 +182,6 @@ function contentOf(step: Step, inputLists: ListBudget, outputLists: ListBudget) 
         output: step.rerankedDocuments ?? step.output,
         inputField: given ? 'documents' : 'input',
         outputField: step.rerankedDocuments !== undefined ? 'rerankedDocuments' : 'output',
-        inputNames: [SPANCHAIN.rerankQuery, SPANCHAIN.rerankInputDocuments, SPANCHAIN.input],
-        outputNames: [SPANCHAIN.rerankOutputDocuments, SPANCHAIN.output],
       };
     }
     case 'tool':
@@ -198,8 +190,6 @@ function contentOf(step: Step, inputLists: ListBudget, outputLists: ListBudget) 
         output: step.result ?? step.output,
         inputField: step.arguments !== undefined ? 'arguments' : 'input',
         outputField: step.result !== undefined ? 'result' : 'output',
-        inputNames: [SEMCONV.toolCallArguments, SPANCHAIN.input],
-        outputNames: [SEMCONV.toolCallResult, SPANCHAIN.output],
       };
     case 'prompt': {
       const input = step.variables ?? step.input;
@@ -209,8 +199,6 @@ function contentOf(step: Step, inputLists: ListBudget, outputLists: ListBudget) 
         output,
         inputField: step.variables !== undefined ? 'variables' : 'input',
         outputField: step.messages ? 'messages' : step.text !== undefined ? 'text' : 'output',
-        inputNames: [SPANCHAIN.promptVariables, SPANCHAIN.input],
-        outputNames: [SPANCHAIN.promptMessages, SPANCHAIN.output],
       };
     }
     default:
@@ -219,8 +207,6 @@ function contentOf(step: Step, inputLists: ListBudget, outputLists: ListBudget) 
         output: step.output,
         inputField: 'input',
         outputField: 'output',
-        inputNames: [SPANCHAIN.input],
-        outputNames: [SPANCHAIN.output],
       };
   }
 }
@@ -297,21 +283,6 @@ function promptVersion(version: string | number | undefined): number | undefined
 // ---------------------------------------------------------------------------------------------
 
 /** Attributes of the OTel mapping that Langfuse vocabulary replaces (or that must be gated). */
-const REPLACED_PREFIXES = [
-  SPANCHAIN.traceMetadataPrefix,
-  SPANCHAIN.metadataPrefix,
-  SPANCHAIN.identityPrefix,
-] as const;
-const REPLACED = [
-  SPANCHAIN.traceName,
-  SPANCHAIN.traceTags,
-  SPANCHAIN.traceRelease,
-  SPANCHAIN.traceVersion,
-  SEMCONV.userId,
-  SEMCONV.sessionId,
-  SEMCONV.conversationId,
-  SEMCONV.deploymentEnvironment,
-];
 /** A model on a span that is not a generation or embedding would make it one (and priced). */
 const MODEL_NAMES = [SEMCONV.requestModel, SEMCONV.responseModel];
 
@@ -334,6 +305,10 @@ class Writer {
   }
   json(key: string, value: unknown, field?: string): void {
     if (value === undefined) return;
+    if (typeof value === 'string' && value.length <= this.budgets.maxString) {
+      this.attributes[key] = value;
+      return;
+    }
     const { text, truncated } = safeStringify(value, this.budgets.limits);
     this.attributes[key] = text;
     if (truncated && field !== undefined) this.noteCut(field);
@@ -416,16 +391,16 @@ function writeGeneration(out: Writer, step: StepOf<'llm'> | StepOf<'embedding'>)
   }
 }
 
-const NO_ATTRIBUTES: Attributes = Object.freeze({});
+/** The base mapping's options for these: no content, no trace fields or records (see `bare`). */
+const baseOptions = new WeakMap<LangfuseMapOptions, LangfuseMapOptions>();
 
-/** The step without the app's metadata, trace metadata and attributes, for the base mapping. */
-function withoutRecords(step: Step): Step {
-  return {
-    ...step,
-    metadata: undefined,
-    attributes: NO_ATTRIBUTES,
-    trace: { ...step.trace, metadata: undefined },
-  } as Step;
+function baseOptionsOf(options: LangfuseMapOptions): LangfuseMapOptions {
+  let base = baseOptions.get(options);
+  if (base === undefined) {
+    base = { ...options, captureContent: false, bare: true };
+    baseOptions.set(options, base);
+  }
+  return base;
 }
 
 /**
@@ -435,17 +410,10 @@ function withoutRecords(step: Step): Step {
  * attributes that `langfuse.observation.input/output` duplicate. The span is named after the step.
  */
 export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanData {
-  // Content is written once, in Langfuse's own attributes: the GenAI content attributes would
-  // only be built to be dropped again. So are the app's metadata and attributes (below): the
-  // base mapping would read them key by key only to have them replaced.
-  const base = mapStep(withoutRecords(step), { ...options, captureContent: false });
+  // Content is written once, in Langfuse's own attributes, and so are the trace's fields and the
+  // app's metadata and attributes: the base mapping leaves them all out (`bare`).
+  const base = mapStep(step, baseOptionsOf(options));
   const attributes = base.attributes;
-  for (const key of Object.keys(attributes)) {
-    if (REPLACED_PREFIXES.some((prefix) => key.startsWith(prefix))) delete attributes[key];
-  }
-  for (const key of REPLACED) delete attributes[key];
-  // Written again below, with what this mapping cut.
-  delete attributes[SPANCHAIN.truncated];
   const budgets = budgetsOf(options.limits);
   const out = new Writer(attributes, budgets);
   // The app's own attributes take their keys from the budget first, and are written last.
@@ -459,12 +427,10 @@ export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanDat
     const outputLists = new ListBudget(budgets);
     const content = contentOf(step, inputLists, outputLists);
     if (content.input !== undefined) {
-      for (const name of content.inputNames) delete attributes[name];
       out.json(LANGFUSE.observationInput, content.input, content.inputField);
       if (inputLists.cut) out.noteCut(content.inputField);
     }
     if (content.output !== undefined) {
-      for (const name of content.outputNames) delete attributes[name];
       out.json(LANGFUSE.observationOutput, content.output, content.outputField);
       if (outputLists.cut) out.noteCut(content.outputField);
     }
@@ -479,7 +445,7 @@ export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanDat
   if (step.kind === 'llm' || step.kind === 'embedding') {
     writeGeneration(out, step);
   } else {
-    for (const name of MODEL_NAMES) delete attributes[name];
+    for (const name of MODEL_NAMES) if (attributes[name] !== undefined) delete attributes[name];
     if (step.kind === 'rerank' && step.model !== undefined) {
       out.set(`${LANGFUSE.observationMetadataPrefix}model`, step.responseModel ?? step.model);
     }
@@ -504,7 +470,8 @@ export function langfuseMapper(step: Step, options: LangfuseMapOptions): SpanDat
     // An explicit null leaves the derived attribute of that name out, as it always did.
     else if (raw === null) delete attributes[name];
   }
-  const data: SpanData = { ...base, name: step.name, attributes };
+  const data: SpanData = base;
+  data.name = step.name;
   // Langfuse takes a span without a parent for the trace's root and gives it the trace's name,
   // input and output. A step that joined a trace by id alone (no parent span id) must not: it
   // gets a stable parent id derived from the trace id, which Langfuse accepts without the parent.

@@ -368,6 +368,58 @@ describe('trace fields, identity and errors', () => {
     expect(root).toMatchObject({ 'spanchain.metadata.step': 'm', 'spanchain.tags': ['t1'] });
   });
 
+  it('leaves trace fields, records and cut notes to a mapper built on it when asked (bare)', async () => {
+    const steps = await record((t) =>
+      t.agent(
+        {
+          name: 'root',
+          agentName: 'helper',
+          trace: {
+            name: 'run',
+            userId: 'u',
+            sessionId: 's',
+            tags: ['x'],
+            metadata: { a: 1 },
+            environment: 'prod',
+          },
+          identity: { team: 'search' },
+          metadata: { m: 1 },
+          attributes: { 'app.own': 'yes' },
+          tags: ['t1'],
+        },
+        async () =>
+          t.llm({ name: 'call', model: 'gpt-4o', provider: 'openai' }, async (s) => {
+            s.update({ usage: { inputTokens: 3, outputTokens: 1 } });
+            return 'ok';
+          }),
+      ),
+    );
+    for (const name of ['root', 'call']) {
+      const step = byName(steps, name);
+      const full = mapStep(step, OFF).attributes;
+      const bare = mapStep(step, { ...OFF, bare: true }).attributes;
+      const left = Object.keys(full).filter((k) => !(k in bare));
+      // Exactly the trace fields and records are gone; nothing else changed.
+      for (const key of left) {
+        expect(key, name).toMatch(
+          /^(user\.id|session\.id|gen_ai\.conversation\.id|deployment\.environment\.name|spanchain\.trace\.|spanchain\.identity\.|spanchain\.metadata\.|app\.own)/,
+        );
+      }
+      expect(left.length, name).toBeGreaterThanOrEqual(5);
+      for (const key of Object.keys(bare)) expect(bare[key], key).toEqual(full[key]);
+    }
+    const call = mapStep(byName(steps, 'call'), { ...OFF, bare: true }).attributes;
+    expect(call).toMatchObject({
+      'gen_ai.request.model': 'gpt-4o',
+      'gen_ai.usage.input_tokens': 3,
+      'spanchain.step.kind': 'llm',
+    });
+    expect(mapStep(byName(steps, 'root'), { ...OFF, bare: true }).attributes).toMatchObject({
+      'gen_ai.agent.name': 'helper',
+      'spanchain.tags': ['t1'],
+    });
+  });
+
   it('uses a string error code as error.type and keeps events and the app’s attributes', async () => {
     const [step] = await record((t) =>
       t.llm({ name: 'x', model: 'm', attributes: { 'app.flag': true } }, async (s) => {

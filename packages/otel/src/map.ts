@@ -29,6 +29,14 @@ export interface MapOptions {
    * require structured content there), and what OTel span attributes cannot hold.
    */
   structuredContent?: boolean;
+  /**
+   * For mappers built on this one that write these in their own vocabulary (the Langfuse
+   * mapper): leave out the trace-level fields (`user.id`, `session.id`,
+   * `gen_ai.conversation.id`, `deployment.environment.name`, `spanchain.trace.*`), the step's
+   * records (its own attributes, metadata, trace metadata, identity) and what says they were cut
+   * (`spanchain.truncated`, `spanchain.attributes.dropped`).
+   */
+  bare?: boolean;
 }
 
 /**
@@ -111,9 +119,29 @@ function spanKindOf(step: Step): SpanKind {
 const INPUT_DONE = 1;
 const OUTPUT_DONE = 2;
 
-function writeCommon(out: AttributeWriter, step: Step): void {
+function writeCommon(out: AttributeWriter, step: Step, bare: boolean | undefined): void {
   out.set(SPANCHAIN.stepKind, step.kind);
   out.set(SPANCHAIN.stepName, step.name);
+  if (!bare) writeTraceAndRecords(out, step);
+  if (step.tags && step.tags.length > 0) out.set(SPANCHAIN.tags, step.tags);
+  if (step.redacted && step.redacted.length > 0) out.set(SPANCHAIN.redacted, step.redacted);
+  if (step.stream) {
+    out.set(SPANCHAIN.streamState, step.stream.state);
+    out.set(SPANCHAIN.streamChunks, step.stream.chunks);
+  }
+  if (step.attempt) {
+    out.set(SPANCHAIN.attemptNumber, step.attempt.number);
+    out.set(SPANCHAIN.attemptFallback, step.attempt.fallback);
+  }
+  if (step.attempts) {
+    out.set(SPANCHAIN.attemptsRetries, step.attempts.retries);
+    out.set(SPANCHAIN.attemptsMaxRetries, step.attempts.maxRetries);
+    out.set(SPANCHAIN.attemptsFallbacks, step.attempts.fallbacks);
+  }
+}
+
+/** The trace's fields, the step's identity and metadata, and the trace's metadata. */
+function writeTraceAndRecords(out: AttributeWriter, step: Step): void {
   const { trace } = step;
   out.set(SEMCONV.userId, trace.userId);
   out.set(SEMCONV.sessionId, trace.sessionId);
@@ -130,21 +158,6 @@ function writeCommon(out: AttributeWriter, step: Step): void {
   // attributes took theirs first); `spanchain.truncated` is written by `finish`.
   out.spread(SPANCHAIN.metadataPrefix, step.metadata, 'metadata');
   out.spread(SPANCHAIN.traceMetadataPrefix, trace.metadata, 'trace.metadata');
-  if (step.tags && step.tags.length > 0) out.set(SPANCHAIN.tags, step.tags);
-  if (step.redacted && step.redacted.length > 0) out.set(SPANCHAIN.redacted, step.redacted);
-  if (step.stream) {
-    out.set(SPANCHAIN.streamState, step.stream.state);
-    out.set(SPANCHAIN.streamChunks, step.stream.chunks);
-  }
-  if (step.attempt) {
-    out.set(SPANCHAIN.attemptNumber, step.attempt.number);
-    out.set(SPANCHAIN.attemptFallback, step.attempt.fallback);
-  }
-  if (step.attempts) {
-    out.set(SPANCHAIN.attemptsRetries, step.attempts.retries);
-    out.set(SPANCHAIN.attemptsMaxRetries, step.attempts.maxRetries);
-    out.set(SPANCHAIN.attemptsFallbacks, step.attempts.fallbacks);
-  }
 }
 
 function writeModel(
@@ -213,7 +226,7 @@ export function llmAttributes(step: StepOf<'llm'>, options: MapOptions, into?: A
   }
   out.set(SEMCONV.promptName, step.promptName);
   out.set(SPANCHAIN.promptVersion, step.promptVersion);
-  out.set(SEMCONV.conversationId, step.trace.sessionId);
+  if (!options.bare) out.set(SEMCONV.conversationId, step.trace.sessionId);
   writeUsageAndCost(out, step);
   if (options.captureContent) {
     if (step.systemInstructions !== undefined) {
@@ -289,7 +302,7 @@ function writeKind(out: AttributeWriter, step: Step, options: MapOptions): numbe
       out.set(SEMCONV.agentName, step.agentName ?? step.name);
       out.set(SEMCONV.agentId, step.agentId);
       out.set(SEMCONV.agentDescription, step.agentDescription);
-      out.set(SEMCONV.conversationId, step.trace.sessionId);
+      if (!options.bare) out.set(SEMCONV.conversationId, step.trace.sessionId);
       return 0;
     case 'prompt':
       out.set(SPANCHAIN.promptTemplateName, step.templateName);
@@ -345,20 +358,23 @@ export function errorTypeOf(step: Step): string {
 /** The span a step becomes, minus ids, times and resource. */
 export function mapStep(step: Step, options: MapOptions): SpanData {
   const out = new AttributeWriter(options.limits);
+  const { bare } = options;
   // The app's own attributes take their keys from the span's budget first (metadata gets what
   // is left), and are written last: they win over derived ones.
-  const own = out.takeOwn(step.attributes);
+  const own = bare ? undefined : out.takeOwn(step.attributes);
   const operation = operationOf(step);
   if (operation !== undefined) out.set(SEMCONV.operationName, operation);
-  writeCommon(out, step);
+  writeCommon(out, step, bare);
   const done = writeKind(out, step, options);
   if (options.captureContent) {
     // What the conventions have no name for keeps spanchain's.
     if (!(done & INPUT_DONE) && step.input !== undefined) out.text(SPANCHAIN.input, step.input, 'input');
     if (!(done & OUTPUT_DONE) && step.output !== undefined) out.text(SPANCHAIN.output, step.output, 'output');
   }
-  out.finish(step.truncated);
-  out.writeOwn(own);
+  if (!bare) {
+    out.finish(step.truncated);
+    out.writeOwn(own);
+  }
 
   const events: SpanEventData[] = [];
   for (const event of step.events) {
