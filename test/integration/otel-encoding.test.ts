@@ -34,14 +34,14 @@ function decodedSpans(r: OtlpReceiver, encoder: string): Map<string, Obj> {
 }
 
 /** Two plugins on one tracer: spanchain's encoder and the SDK's, to the same receiver. */
-function bothEncoders(r: OtlpReceiver) {
+function bothEncoders(r: OtlpReceiver, maxExportBatchSize = 512) {
   const common = { metrics: false, captureContent: true } as const;
   const ours = otel({
     ...common,
     name: 'ours',
     endpoint: r.httpUrl,
     headers: { 'x-encoder': 'spanchain' },
-    batch: { scheduledDelayMillis: 10 },
+    batch: { scheduledDelayMillis: 10, maxExportBatchSize },
   });
   const sdk = otel({
     ...common,
@@ -187,5 +187,26 @@ describe('the plugin’s OTLP/protobuf encoding', () => {
     await tracer.flush();
     await tracer.shutdown();
     expectSameSpans(r, 2 * (texts.length + 1) + 1 + 30);
+  });
+
+  it('agrees over many small batches sent at once, each request in its own reused buffer', async () => {
+    const r = await startOtlpReceiver({ grpc: false });
+    receiver = r;
+    // Batches of 7 spans, several requests in flight at a time: a buffer handed back before its
+    // request was answered would be overwritten by the next batch and decode differently.
+    const tracer = bothEncoders(r, 7);
+    await Promise.all(
+      Array.from({ length: 40 }, (_, t) =>
+        tracer.chain({ name: `t${t}`, input: `${t}`.repeat(300 + t) }, async () => {
+          for (let i = 0; i < 4; i++)
+            await tracer.custom({ name: `t${t}-${i}`, input: 'x'.repeat(200 * i) }, async () => i);
+        }),
+      ),
+    );
+    await tracer.flush();
+    await tracer.shutdown();
+    expectSameSpans(r, 200);
+    const requests = r.requests.filter((q) => q.headers['x-encoder'] === 'spanchain');
+    expect(requests.length).toBeGreaterThanOrEqual(200 / 7);
   });
 });

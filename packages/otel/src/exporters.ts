@@ -38,7 +38,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { type OtlpProtocol, type ResolvedOtelOptions, signalUrl } from './options.js';
-import { encodeTraceRequest } from './otlp-proto.js';
+import { encodeTraceRequestReusable } from './otlp-proto.js';
 
 type Signal = 'traces' | 'metrics' | 'logs';
 
@@ -140,17 +140,26 @@ interface Prepared<T> {
   count: number;
 }
 
+/** A request body, and what hands its buffer back for reuse once the request was answered. */
+interface Body<T> {
+  request: T;
+  release?: () => void;
+}
+
 /** How spans become a request body: the encoding, its content type and the response's decoding. */
 interface Encoding<T> {
   contentType: string;
-  prepare(spans: ReadableSpan[]): Promise<T>;
+  prepare(spans: ReadableSpan[]): Promise<Body<T>>;
   serializer: ISerializer<T, IExportTraceServiceResponse>;
 }
 
 /** OTLP/protobuf by spanchain's encoder (`otlp-proto.ts`), in slices that yield to the event loop. */
 const PROTOBUF: Encoding<Uint8Array> = {
   contentType: 'application/x-protobuf',
-  prepare: encodeTraceRequest,
+  prepare: async (spans) => {
+    const { bytes, release } = await encodeTraceRequestReusable(spans);
+    return { request: bytes, release };
+  },
   serializer: {
     serializeRequest: (bytes) => bytes,
     deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
@@ -160,7 +169,7 @@ const PROTOBUF: Encoding<Uint8Array> = {
 /** OTLP/JSON by the SDK's serializer. */
 const JSON_SPANS: Encoding<ReadableSpan[]> = {
   contentType: 'application/json',
-  prepare: async (spans) => spans,
+  prepare: async (spans) => ({ request: spans }),
   serializer: JsonTraceSerializer,
 };
 
@@ -218,11 +227,14 @@ class TraceExporter<T> implements SpanExporter {
 
   export(spans: ReadableSpan[], done: (result: DeliveryResult) => void): void {
     this.encoding.prepare(spans).then(
-      (request) =>
+      ({ request, release }) =>
         this.base.export({ request, count: spans.length }, (result) => {
           // The SDK decodes the response and calls back in the same turn: this is its answer.
           const partialSuccess = this.partial;
           this.partial = undefined;
+          // Answered: the body was sent whole, so its buffer may serve the next batch. After a
+          // failure (a timeout may leave writes queued on a socket) it is left to the collector.
+          if (result.code === ExportResultCode.SUCCESS) release?.();
           done(partialSuccess ? { ...result, partialSuccess } : result);
         }),
       (error: unknown) =>

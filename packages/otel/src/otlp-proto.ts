@@ -169,11 +169,22 @@ function writeKey(w: Writer, key: string): void {
   w.raw(bytes);
 }
 
+/** Texts this long (UTF-16 units) have at least as many UTF-8 bytes: a length of two bytes or more. */
+const WIDE_TEXT = 128;
+
 function writeAttributes(w: Writer, tag: number, attributes: Attributes | undefined): void {
   if (!attributes) return;
   for (const key of Object.keys(attributes)) {
     const value: AttributeValue | undefined = attributes[key];
     if (value === undefined || value === null) continue;
+    if (typeof value === 'string' && value.length >= WIDE_TEXT) {
+      // Content: its UTF-8 is at least 128 bytes, so both lengths take two bytes or more.
+      w.uint32(tag).forkWide();
+      writeKey(w, key);
+      w.uint32(Tag.Value).forkWide().uint32(Tag.StringValue).string(value);
+      w.ldelim().ldelim();
+      continue;
+    }
     w.uint32(tag).fork();
     writeKey(w, key);
     w.uint32(Tag.Value).fork();
@@ -309,6 +320,10 @@ export function writeSpan(w: Writer, span: ReadableSpan): void {
 interface Group {
   span: ReadableSpan;
   writer: Writer;
+  /** Where the spans begin: the room before them is for the request's headers. */
+  spansStart: number;
+  resource: Uint8Array;
+  scope: Uint8Array;
 }
 
 function header(tag: number, length: number): Uint8Array {
@@ -332,12 +347,34 @@ export const SLICE = 64;
  */
 export const SLICE_MILLIS = 8;
 
+/** An encoded request, and how to hand its buffer back once the request is done with it. */
+export interface EncodedRequest {
+  bytes: Uint8Array;
+  /**
+   * Lets the next batch reuse the buffer `bytes` lives in: call it once nothing reads `bytes`
+   * any more (the request was answered), or never.
+   */
+  release(): void;
+}
+
 /**
  * The `ExportTraceServiceRequest` of `spans`, grouped by resource and instrumentation scope,
  * encoded `SLICE` spans or about `SLICE_MILLIS` at a time, whichever comes first, with a yield to
  * the event loop between slices.
  */
 export async function encodeTraceRequest(spans: readonly ReadableSpan[], slice = SLICE): Promise<Uint8Array> {
+  return (await encodeTraceRequestReusable(spans, slice)).bytes;
+}
+
+/**
+ * As {@link encodeTraceRequest}; when the batch has one resource and one scope (nearly always),
+ * the request is the span buffer itself, its headers written into room kept before the spans, and
+ * `release()` returns that buffer to the pool.
+ */
+export async function encodeTraceRequestReusable(
+  spans: readonly ReadableSpan[],
+  slice = SLICE,
+): Promise<EncodedRequest> {
   const resources = new Map<object, Map<string, Group>>();
   let lastResource: object | undefined;
   let lastScope: object | undefined;
@@ -363,31 +400,117 @@ export async function encodeTraceRequest(spans: readonly ReadableSpan[], slice =
         const scopeKey = `${scope.name}@${scope.version ?? ''}:${scope.schemaUrl ?? ''}`;
         group = scopes.get(scopeKey);
         if (group === undefined) {
-          // About what a span with some content takes: most batches then never regrow.
-          group = { span, writer: takeWriter(Math.min(spans.length * 1536, 8 * 2 ** 20)) };
+          group = newGroup(span, spans.length);
           scopes.set(scopeKey, group);
         }
         lastResource = span.resource;
         lastScope = scope;
         lastGroup = group;
       }
-      group.writer.uint32(Tag.Spans).fork();
+      // Nearly every span is 128 bytes to 16 KiB long.
+      group.writer.uint32(Tag.Spans).forkWide();
       writeSpan(group.writer, span);
       group.writer.ldelim();
     }
     start = i;
   }
+  const only = resources.size === 1 ? onlyGroup(resources) : undefined;
+  if (only !== undefined) return inPlace(only);
   try {
-    return assemble(resources);
+    return { bytes: assemble(resources), release: () => undefined };
   } finally {
     for (const scopes of resources.values()) for (const group of scopes.values()) releaseWriter(group.writer);
   }
 }
 
+function onlyGroup(resources: Map<object, Map<string, Group>>): Group | undefined {
+  const scopes = resources.values().next().value as Map<string, Group>;
+  return scopes.size === 1 ? (scopes.values().next().value as Group) : undefined;
+}
+
+/** Room for a length-delimited field's tag and length (varints of up to 5 bytes). */
+const FIELD_HEAD = 6;
+
+/**
+ * A group's writer, with room kept before its spans for the request's headers: the resource
+ * and the scope (known now, from the first span) and the lengths around them (known at the end).
+ */
+function newGroup(span: ReadableSpan, count: number): Group {
+  // About what a span with some content takes: most batches then never regrow.
+  const writer = takeWriter(Math.min(count * 1536 + 1024, 8 * 2 ** 20));
+  const resource = resourceBytes(span);
+  const scope = scopeBytes(span);
+  const room = 3 * FIELD_HEAD + FIELD_HEAD + resource.length + scope.length;
+  writer.skip(room);
+  return { span, writer, spansStart: room, resource, scope };
+}
+
+function resourceBytes(span: ReadableSpan): Uint8Array {
+  const w = Writer.create();
+  writeAttributes(w, Tag.ResourceAttributes, span.resource.attributes as Attributes);
+  return Uint8Array.from(w.finish());
+}
+
+function scopeBytes(span: ReadableSpan): Uint8Array {
+  const scope = span.instrumentationScope;
+  const w = Writer.create().uint32(Tag.ScopeName).string(scope.name);
+  if (scope.version) w.uint32(Tag.ScopeVersion).string(scope.version);
+  return Uint8Array.from(w.finish());
+}
+
+/**
+ * The request of a batch with one resource and one scope, in the group's own buffer: the
+ * schema URLs are appended after the spans, the headers written just before them.
+ */
+function inPlace(group: Group): EncodedRequest {
+  const { writer, span, spansStart } = group;
+  const scopeSchema = span.instrumentationScope.schemaUrl;
+  if (scopeSchema) writer.uint32((3 << 3) | 2).string(scopeSchema);
+  const scopeSpansEnd = writer.length;
+  const resourceSchema = (span.resource as { schemaUrl?: string }).schemaUrl;
+  if (resourceSchema) writer.uint32((3 << 3) | 2).string(resourceSchema);
+  const end = writer.length;
+
+  const scopeField = fieldLength(group.scope.length);
+  const scopeSpansContent = scopeField + (scopeSpansEnd - spansStart);
+  const resourceSpansContent =
+    fieldLength(group.resource.length) + fieldLength(scopeSpansContent) + (end - scopeSpansEnd);
+  const head = Writer.create(spansStart)
+    .uint32(Tag.ResourceSpans)
+    .uint32(resourceSpansContent)
+    .uint32(Tag.Resource)
+    .uint32(group.resource.length)
+    .raw(group.resource)
+    .uint32(Tag.ScopeSpans)
+    .uint32(scopeSpansContent)
+    .uint32(Tag.Scope)
+    .uint32(group.scope.length)
+    .raw(group.scope)
+    .finish();
+  const start = spansStart - head.length;
+  writer.put(head, start);
+  let released = false;
+  return {
+    bytes: writer.view(start, end),
+    release: () => {
+      if (released) return;
+      released = true;
+      releaseWriter(writer);
+    },
+  };
+}
+
+/** Bytes of a length-delimited field with a one-byte tag and `length` bytes of content. */
+function fieldLength(length: number): number {
+  let bytes = 1;
+  for (let v = length; v >= 0x80; v = Math.floor(v / 0x80)) bytes++;
+  return 1 + bytes + length;
+}
+
 /**
  * Span writers kept between batches: a new buffer of a batch's size is fresh memory the kernel
- * must map page by page as it is first written, on every batch. `assemble` copies the bytes out,
- * so a writer is free again once the request is assembled. Bounded in count and size.
+ * must map page by page as it is first written, on every batch. A writer comes back once its
+ * request is answered (or assembled elsewhere). Bounded in count and size.
  */
 const FREE_WRITERS: Writer[] = [];
 const MAX_FREE_WRITERS = 4;
@@ -409,16 +532,14 @@ function assemble(resources: Map<object, Map<string, Group>>): Uint8Array {
   const out: Uint8Array[] = [];
   for (const scopes of resources.values()) {
     const first = scopes.values().next().value as Group;
-    const resourceWriter = Writer.create();
-    writeAttributes(resourceWriter, Tag.ResourceAttributes, first.span.resource.attributes as Attributes);
-    const resourceBytes = resourceWriter.finish();
-    const resourceSpans: Uint8Array[] = [header(Tag.Resource, resourceBytes.length), resourceBytes];
+    const resourceSpans: Uint8Array[] = [header(Tag.Resource, first.resource.length), first.resource];
     for (const group of scopes.values()) {
       const scope = group.span.instrumentationScope;
-      const scopeWriter = Writer.create().uint32(Tag.ScopeName).string(scope.name);
-      if (scope.version) scopeWriter.uint32(Tag.ScopeVersion).string(scope.version);
-      const scopeBytes = scopeWriter.finish();
-      const content = [header(Tag.Scope, scopeBytes.length), scopeBytes, group.writer.finish()];
+      const content = [
+        header(Tag.Scope, group.scope.length),
+        group.scope,
+        group.writer.view(group.spansStart, group.writer.length),
+      ];
       if (scope.schemaUrl)
         content.push(
           Writer.create()

@@ -166,30 +166,75 @@ export class Writer {
     return this;
   }
 
-  /** Starts a nested message: its length goes before it once known. */
+  /** Starts a nested message: its length goes before it once known (one byte reserved). */
   fork(): this {
     this.ensure(1);
-    this.open.push(this.pos++);
+    // Entries are position × 2, plus 1 for a two-byte reservation.
+    this.open.push(this.pos * 2);
+    this.pos += 1;
     return this;
   }
 
-  /** Ends the innermost nested message, writing its length (moving it if over one byte). */
+  /**
+   * Starts a nested message expected to be 128 bytes to 16 KiB long (a span, a long text): two
+   * bytes are reserved for its length, so ending it moves nothing in the expected case.
+   */
+  forkWide(): this {
+    this.ensure(2);
+    this.open.push(this.pos * 2 + 1);
+    this.pos += 2;
+    return this;
+  }
+
+  /** Ends the innermost nested message, writing its length (moving it if it took more or fewer bytes than reserved). */
   ldelim(): this {
-    const at = this.open.pop() as number;
-    const length = this.pos - at - 1;
+    const entry = this.open.pop() as number;
+    const reserved = (entry % 2) + 1;
+    const at = (entry - reserved + 1) / 2;
+    const start = at + reserved;
+    const length = this.pos - start;
+    const buf = this.buf;
     if (length < 0x80) {
-      this.buf[at] = length;
+      buf[at] = length;
+      if (reserved === 2) {
+        buf.copyWithin(at + 1, start, this.pos);
+        this.pos -= 1;
+      }
       return this;
     }
-    let extra = 0;
-    for (let v = length; v >= 0x80; v = Math.floor(v / 0x80)) extra++;
+    if (reserved === 2 && length < 0x4000) {
+      buf[at] = (length & 0x7f) | 0x80;
+      buf[at + 1] = length >>> 7;
+      return this;
+    }
+    let bytes = 1;
+    for (let v = length; v >= 0x80; v = Math.floor(v / 0x80)) bytes++;
+    const extra = bytes - reserved;
     this.ensure(extra);
-    this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
+    this.buf.copyWithin(start + extra, start, this.pos);
     const end = this.pos + extra;
     this.pos = at;
     this.uint32(length);
     this.pos = end;
     return this;
+  }
+
+  /** Leaves `bytes` bytes to be written later with {@link put}. */
+  skip(bytes: number): this {
+    this.ensure(bytes);
+    this.pos += bytes;
+    return this;
+  }
+
+  /** Writes `bytes` at `at`, before the current position (into room kept with {@link skip}). */
+  put(bytes: Uint8Array, at: number): void {
+    if (at < 0 || at + bytes.length > this.pos) throw new RangeError('put() outside the bytes written');
+    this.buf.set(bytes, at);
+  }
+
+  /** Bytes `start` to `end` of those written: a view, valid until the writer is used again. */
+  view(start: number, end: number): Uint8Array {
+    return this.buf.subarray(start, end);
   }
 
   /** Bytes written so far. */
