@@ -177,11 +177,12 @@ describe('the plugin’s OTLP/protobuf encoding', () => {
       },
       async () => 1,
     );
-    // More distinct attribute keys than the encoder keeps encoded (2,048): the rest are written
-    // as they come, and the spans must not differ.
+    // More distinct attribute keys than the encoder keeps encoded (2,048 keys; key-value pairs of
+    // 1,024 keys; the next test's step names are more values than one key keeps): the rest are
+    // written as they come, and the spans must not differ.
     for (let i = 0; i < 30; i++) {
-      const metadata: Record<string, number> = {};
-      for (let k = 0; k < 100; k++) metadata[`key_${i}_${k}`] = k;
+      const metadata: Record<string, number | string> = {};
+      for (let k = 0; k < 100; k++) metadata[`key_${i}_${k}`] = k % 2 === 0 ? k : `v${k % 7}`;
       await tracer.custom({ name: `keys-${i}`, metadata }, async () => i);
     }
     await tracer.flush();

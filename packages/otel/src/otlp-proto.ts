@@ -185,11 +185,59 @@ function writeAttributes(w: Writer, tag: number, attributes: Attributes | undefi
       w.ldelim().ldelim();
       continue;
     }
+    if (typeof value === 'string' && tag === Tag.Attributes && value.length <= MAX_PAIR_TEXT) {
+      writeStringPair(w, key, value);
+      continue;
+    }
     w.uint32(tag).fork();
     writeKey(w, key);
     w.uint32(Tag.Value).fork();
     writeAnyValue(w, value);
     w.ldelim().ldelim();
+  }
+}
+
+/**
+ * Whole span attributes with a short text value, encoded once: most repeat from span to span
+ * (`gen_ai.operation.name` = `chat`, a step kind, a model, a Langfuse observation type).
+ * Bounded: at most `MAX_PAIR_VALUES` values per key (a key that has more, such as a step name
+ * in an app that makes them up, stops being kept) and `MAX_PAIRS` in all.
+ */
+const PAIRS = new Map<string, Map<string, Uint8Array> | null>();
+let pairCount = 0;
+const MAX_PAIRS = 4096;
+const MAX_PAIR_KEYS = 1024;
+const MAX_PAIR_VALUES = 64;
+const MAX_PAIR_TEXT = 64;
+
+function writeStringPair(w: Writer, key: string, value: string): void {
+  let values = PAIRS.get(key);
+  if (values === undefined && PAIRS.size < MAX_PAIR_KEYS) {
+    values = new Map();
+    PAIRS.set(key, values);
+  }
+  if (values) {
+    const cached = values.get(value);
+    if (cached !== undefined) {
+      w.raw(cached);
+      return;
+    }
+  }
+  const start = w.length;
+  w.uint32(Tag.Attributes).fork();
+  writeKey(w, key);
+  w.uint32(Tag.Value).fork().uint32(Tag.StringValue).string(value);
+  w.ldelim().ldelim();
+  if (!values) return;
+  if (values.size >= MAX_PAIR_VALUES) {
+    // Too many values to be worth keeping: this key is written each time from now on.
+    pairCount -= values.size;
+    PAIRS.set(key, null);
+  } else if (pairCount < MAX_PAIRS) {
+    const bytes = new Uint8Array(w.length - start);
+    w.copyTo(bytes, start);
+    values.set(value, bytes);
+    pairCount++;
   }
 }
 
