@@ -282,7 +282,6 @@ function promptVersion(version: string | number | undefined): number | undefined
 
 // ---------------------------------------------------------------------------------------------
 
-/** Attributes of the OTel mapping that Langfuse vocabulary replaces (or that must be gated). */
 /** A model on a span that is not a generation or embedding would make it one (and priced). */
 const MODEL_NAMES = [SEMCONV.requestModel, SEMCONV.responseModel];
 
@@ -313,6 +312,10 @@ class Writer {
     this.attributes[key] = text;
     if (truncated && field !== undefined) this.noteCut(field);
   }
+  /** A flat record of finite numbers made by this mapping (no budgets needed): its JSON. */
+  numbers(key: string, record: Record<string, number> | undefined): void {
+    if (record !== undefined) this.attributes[key] = JSON.stringify(record);
+  }
   noteCut(field: string): void {
     if (!this.cut.includes(field)) this.cut.push(field);
   }
@@ -335,9 +338,22 @@ class Writer {
   }
 }
 
+/** The trace keys a run may write, as a lookup: the same array serves most steps (all keys). */
+let lastKeys: readonly TraceKey[] | undefined;
+let lastAllowed: ReadonlySet<TraceKey> = new Set();
+
+function allowedKeys(keys: readonly TraceKey[]): ReadonlySet<TraceKey> {
+  if (keys !== lastKeys) {
+    lastAllowed = new Set(keys);
+    lastKeys = keys;
+  }
+  return lastAllowed;
+}
+
 function writeTrace(out: Writer, step: Step, options: LangfuseMapOptions): void {
   const { trace } = step;
-  const may = (key: TraceKey) => step.traceKeys.includes(key);
+  const allowed = allowedKeys(step.traceKeys);
+  const may = (key: TraceKey) => allowed.has(key);
   if (may('name')) out.set(LANGFUSE.traceName, trace.name);
   if (may('userId')) out.set(LANGFUSE.traceUserId, trace.userId);
   if (may('sessionId')) out.set(LANGFUSE.traceSessionId, trace.sessionId);
@@ -380,8 +396,9 @@ function writeLevel(out: Writer, step: Step): void {
 
 function writeGeneration(out: Writer, step: StepOf<'llm'> | StepOf<'embedding'>): void {
   out.set(LANGFUSE.observationModel, step.responseModel ?? step.model);
-  out.json(LANGFUSE.observationUsageDetails, usageDetails(step.usage));
-  out.json(LANGFUSE.observationCostDetails, costDetails(step.cost));
+  // Both are flat records of finite numbers made here: JSON as they are.
+  out.numbers(LANGFUSE.observationUsageDetails, usageDetails(step.usage));
+  out.numbers(LANGFUSE.observationCostDetails, costDetails(step.cost));
   if (step.kind !== 'llm') return;
   out.json(LANGFUSE.observationModelParameters, modelParameters(step));
   out.set(LANGFUSE.observationCompletionStartTime, completionStartTime(step));
